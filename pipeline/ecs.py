@@ -48,8 +48,11 @@ def timestamp(date: dt.date, time: str | None, zone: ZoneInfo) -> str | None:
     if time is None:
         return None
     hours, minutes, seconds, *rest = (int(part) for part in time.split(":"))
-    moment = dt.datetime(date.year, date.month, date.day, hours, minutes, seconds,
-                         (rest[0] if rest else 0) * 1000, tzinfo=zone)
+    try:
+        moment = dt.datetime(date.year, date.month, date.day, hours, minutes, seconds,
+                             (rest[0] if rest else 0) * 1000, tzinfo=zone)
+    except ValueError:  # a damaged prefix such as [27:61:00:000]
+        return None
     return moment.isoformat(timespec="milliseconds")
 
 
@@ -104,7 +107,8 @@ def record_event(record: Record, zone: ZoneInfo, platform: str | None,
     """The event of one senderlog record or sibling-log line."""
     log = record.file.log
     dataset = "epost.senderlog" if log == "senderlog" else f"epost.{log}"
-    when = timestamp(record.file.date, record.time or fallback_time, zone)
+    when = timestamp(record.file.date, record.time, zone) or timestamp(
+        record.file.date, fallback_time, zone)
     if "log_date" in record.captures:
         when = log_date(record.captures["log_date"], zone)
 

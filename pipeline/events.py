@@ -99,8 +99,10 @@ def run(paths: list[Path], options: Options, stats: Stats) -> Iterator[dict]:
             last_time = None
             split = reader.records if file.log == "senderlog" else reader.lines
             for record in records.parse(split(stream), file):
-                last_time = record.time or last_time
-                yield ecs.record_event(record, options.timezone, platform, last_time)
+                event = ecs.record_event(record, options.timezone, platform, last_time)
+                if record.time and event.get("@timestamp"):
+                    last_time = record.time
+                yield event
                 if file.log == "senderlog":
                     for attempt in assembler.feed(record):
                         yield _attempt_event(attempt, assembler, options, platforms)

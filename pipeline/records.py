@@ -25,6 +25,8 @@ DATA = Path(__file__).resolve().parent / "data" / "records.yaml"
 
 HEAD = re.compile(r"^:?(?:(?:\[[^\]\n]*\]|\([^)\n]*\))(?:->\[[^\]\n]*\])?[: ]?)*([^\s:(=\[.,]+)")
 REPLY_HALF = "EPOST_SL_SMTP_REPLY_EMPTY"
+# Non-ASCII bytes with the ASCII trail bytes a CP932 character may end in.
+HIGH_RUN = re.compile(rb"(?:[\x80-\xff][\x40-\x7e]?)+")
 # Records of the SMTP dialogue that can never be the text of a reply.
 DIALOGUE = frozenset({"smtp_command", "smtp_start", "smtp_end"})
 # How many records an empty reply half may wait for its text when threads interleave.
@@ -60,6 +62,8 @@ def _mixed_decode(error: UnicodeDecodeError) -> tuple[str, int]:
     data = error.object
     for width in (2, 1):
         piece = data[error.start:error.start + width]
+        if len(piece) < width:
+            continue
         try:
             return piece.decode("cp932"), error.start + width
         except UnicodeDecodeError:
@@ -71,15 +75,30 @@ codecs.register_error("epost-mixed", _mixed_decode)
 
 
 def decode(data: bytes) -> tuple[str, str | None]:
-    """Text of a record and the encoding it was read in (None for plain ASCII); never fails."""
+    """Text of a record and the encoding it was read in (None for plain ASCII); never fails.
+
+    One line can mix text copied from UTF-8 and CP932 peers, so every run of non-ASCII bytes
+    is read on its own: strict UTF-8, else strict CP932, else both with escapes (`\\x81`).
+    """
     if data.isascii():
         return data.decode("ascii"), None
-    for encoding in ("utf-8", "cp932"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("utf-8", errors="epost-mixed"), "mixed"
+
+    parts, found, position = [], set(), 0
+    for run in HIGH_RUN.finditer(data):
+        parts.append(data[position:run.start()].decode("ascii"))
+        position = run.end()
+        for encoding in ("utf-8", "cp932"):
+            try:
+                parts.append(run.group().decode(encoding))
+                found.add(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            parts.append(run.group().decode("utf-8", errors="epost-mixed"))
+            found.add("mixed")
+    parts.append(data[position:].decode("ascii"))
+    return "".join(parts), found.pop() if len(found) == 1 else "mixed"
 
 
 @dataclass(frozen=True)
