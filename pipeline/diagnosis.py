@@ -190,7 +190,8 @@ def _stored_answer(attempt: Attempt, platform: str | None) -> Diagnosis:
             return _make("local_file_error", attempt, step="MAIL")
         if attempt.result == 354 or attempt.body_errors:
             return _body_failure(attempt, None, platform)
-        return _make("unknown", attempt, outcome="unknown" if attempt.result is None else "failure")
+        outcome = "unknown" if attempt.result is None else "failure"
+        return _make("unknown", attempt, outcome=outcome)
 
     if answer.local == "local_error_451":
         return _read_failure(attempt, answer, platform)

@@ -1,4 +1,5 @@
-"""Bad input never crashes a run and never loses a line; the run reports what it could not parse."""
+"""Bad input never crashes a run and never loses a line; the run reports what it could not
+parse."""
 
 from __future__ import annotations
 
@@ -87,7 +88,8 @@ def _garble(data: bytes, seed: int) -> list[bytes]:
     noise = data.replace(b"example", "例え".encode("cp932"))
     shuffled = lines[:]
     rng.shuffle(shuffled)
-    return [cut, bytes(flipped), junk, no_prefix, noise, b"\n".join(shuffled), data[: len(data) // 2]]
+    half = data[: len(data) // 2]
+    return [cut, bytes(flipped), junk, no_prefix, noise, b"\n".join(shuffled), half]
 
 
 @pytest.mark.parametrize("sample", SENDERLOG_SAMPLES, ids=str)

@@ -24,7 +24,8 @@ def test_crlf_and_cr_cr_lf_are_stripped_and_offsets_exact():
 
 def test_reply_half_splits_at_the_reply_prefix_and_keeps_continuations():
     data = (b"[10:00:00:000] [B0000000001] SendMailMess:[10:00:00:000] 250-mx\r\r\n"
-            b"250-size 100\r\r\n250 8bitmime\r\r\n[10:00:00:001] [B0000000001] SendData complete.\n")
+            b"250-size 100\r\r\n250 8bitmime\r\r\n"
+            b"[10:00:00:001] [B0000000001] SendData complete.\n")
     found = raw(data)
     assert [(r.offset, r.mid_line, bytes(r.body)) for r in found] == [
         (0, False, b"[B0000000001] SendMailMess:"),
@@ -35,7 +36,8 @@ def test_reply_half_splits_at_the_reply_prefix_and_keeps_continuations():
 
 def test_glued_record_after_an_answer_without_newline():
     data = (b"[10:00:00:000] [B1] SendMailMess:[10:00:00:000] 354 go\r\r\n"
-            b"> While delivering, the stopping happened.[10:00:00:001] [B1] SendMailMess:QUIT\r\r\n")
+            b"> While delivering, the stopping happened."
+            b"[10:00:00:001] [B1] SendMailMess:QUIT\r\r\n")
     found = raw(data)
     assert [bytes(r.body) for r in found] == [
         b"[B1] SendMailMess:", b"354 go\n> While delivering, the stopping happened.",
