@@ -10,8 +10,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+import yaml
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from pipeline import errors, events, summary
+from pipeline import errors, events, query, setup as cluster_setup, ship as shipping, summary
+from pipeline.cluster import ENGINES, Cluster, ClusterError, Connection
 from pipeline.grok import PatternError
 
 log = logging.getLogger("senderlog")
@@ -33,12 +38,44 @@ def _date(_ctx, _param, value: str | None) -> dt.date | None:
         raise click.BadParameter("use YYYY-MM-DD") from error
 
 
+CLUSTER_KEYS = ("url", "username", "password", "api_key", "ca_certs", "verify_certs", "engine")
+
+
+def _load_config(ctx: click.Context, _param, value: str | None) -> str | None:
+    """Read the YAML configuration into click's defaults: flags and environment still win.
+
+    The file has a `cluster:` section used by every command and one optional section per
+    command (`parse:`, `ship:`, ...) with that command's option names.
+    """
+    path = Path(value) if value else Path.home() / ".config" / "senderlog" / "config.yaml"
+    if not path.is_file():
+        if value:
+            raise click.BadParameter(f"no such file: {value}")
+        return None
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    cluster = {key.replace("-", "_"): v for key, v in (data.get("cluster") or {}).items()}
+    unknown = set(cluster) - set(CLUSTER_KEYS)
+    if unknown:
+        raise click.BadParameter(f"{path}: unknown cluster keys {sorted(unknown)}")
+    ctx.default_map = {
+        name: {**cluster, **{k.replace("-", "_"): v for k, v in (data.get(name) or {}).items()}}
+        for name in ("parse", "setup", "ship", "query")
+    }
+    return value
+
+
 @click.group()
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("--config", envvar="SENDERLOG_CONFIG", callback=_load_config, is_eager=True,
+              expose_value=False, help="YAML configuration file "
+              "[default: ~/.config/senderlog/config.yaml].")
 def main(verbose: int) -> None:
     """Turn E-Post Mail Server senderlogs into diagnosed delivery events."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    # The HTTP clients log every request at INFO; the operator wants ours.
+    for noisy in ("opensearch", "elastic_transport", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if level > logging.DEBUG else level)
 
 
 def source_options(command):
@@ -57,6 +94,41 @@ def source_options(command):
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def cluster_options(command):
+    """Where the cluster is and how to log in; every value can come from the environment."""
+    decorators = [
+        click.option("--url", envvar="SENDERLOG_URL", required=True,
+                     help="Cluster URL, e.g. https://cluster:9200 (env SENDERLOG_URL)."),
+        click.option("--username", envvar="SENDERLOG_USERNAME", help="Basic-auth user."),
+        click.option("--password", envvar="SENDERLOG_PASSWORD",
+                     help="Basic-auth password (env SENDERLOG_PASSWORD)."),
+        click.option("--api-key", envvar="SENDERLOG_API_KEY",
+                     help="API key, base64 id:key (env SENDERLOG_API_KEY)."),
+        click.option("--ca-certs", envvar="SENDERLOG_CA_CERTS", help="CA bundle for TLS."),
+        click.option("--verify-certs/--no-verify-certs", default=True, show_default=True,
+                     help="Check the cluster's TLS certificate."),
+        click.option("--engine", type=click.Choice(ENGINES),
+                     help="Skip detection: the cluster is this engine."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def connect(url, username, password, api_key, ca_certs, verify_certs, engine,
+            wait_seconds: float = 0) -> Cluster:
+    """A connected cluster, or a clear error."""
+    connection = Connection(url, username, password, api_key, ca_certs, verify_certs, engine)
+    try:
+        return Cluster(connection, wait_seconds)
+    except ClusterError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _cluster_args(kwargs: dict) -> dict:
+    return {key: kwargs.pop(key) for key in CLUSTER_KEYS}
 
 
 @main.command()
@@ -85,6 +157,107 @@ def parse(paths, timezone, platform, host, date, output) -> None:
             target.close()
 
     summary.print_summary(stats, output)
+
+
+@main.command()
+@cluster_options
+@click.option("--retention-days", default=90, show_default=True,
+              help="Delete data older than this (ILM on Elasticsearch, ISM on OpenSearch).")
+@click.option("--no-lifecycle", is_flag=True, help="Install no lifecycle policy.")
+def setup(retention_days, no_lifecycle, **kwargs) -> None:
+    """Install the index template, mappings and lifecycle policy (safe to run again)."""
+    cluster = connect(**_cluster_args(kwargs))
+    try:
+        report = cluster_setup.install(cluster, retention_days, not no_lifecycle)
+    except ClusterError as error:
+        raise click.ClickException(f"setup failed: {error}") from None
+    console = Console(stderr=True)
+    for line in report.done:
+        console.print(f"[green]installed[/] {line}")
+    for line in report.skipped:
+        console.print(f"[yellow]skipped[/] {line}")
+
+
+@main.command()
+@source_options
+@cluster_options
+@click.option("--namespace", default="default", show_default=True,
+              help="Data stream namespace: logs-epost.<dataset>-<namespace>.")
+@click.option("--batch-size", default=1000, show_default=True, help="Documents per _bulk.")
+@click.option("--retry-seconds", default=900.0, show_default=True,
+              help="How long to keep retrying a batch while the cluster is unavailable.")
+@click.option("--dead-letter", default="senderlog-failed.ndjson", show_default=True,
+              type=click.Path(path_type=Path), help="Where refused documents are written.")
+def ship(paths, timezone, platform, host, date, namespace, batch_size, retry_seconds,
+         dead_letter, **kwargs) -> None:
+    """Parse senderlogs exactly like `parse` and send the events to the cluster.
+
+    Shipping the same files again adds nothing. The exit status is 1 when any document was
+    not indexed (they are in the dead-letter file).
+    """
+    cluster = connect(**_cluster_args(kwargs), wait_seconds=retry_seconds)
+    options = events.Options(timezone, platform, host, date)
+    stats = events.Stats()
+    shipper = shipping.Shipper(cluster, dead_letter, batch_size, retry_seconds=retry_seconds)
+    console = Console(stderr=True)
+
+    def counted():
+        for event in events.run(list(paths), options, stats):
+            stats.count(event)
+            yield event
+
+    columns = (SpinnerColumn(), TextColumn("{task.completed} events shipped"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("ship", total=None)
+        try:
+            result = shipper.ship(shipping.documents(counted(), namespace),
+                                  lambda n: progress.advance(task, n))
+        except FileNotFoundError as error:
+            raise click.ClickException(str(error)) from error
+        except ClusterError as error:
+            raise click.ClickException(
+                f"shipping stopped: {error}; {shipper.stats.sent} events were sent, run the "
+                "same command again to resume (nothing is sent twice)") from None
+
+    summary.print_summary(stats, f"{cluster.engine} {cluster.connection.url}", console)
+    console.print(f"{result.indexed} indexed "
+                  f"({', '.join(f'{n} {d}' for d, n in sorted(result.created.items())) or '-'}), "
+                  f"{result.duplicates} already present, {result.failed} refused, "
+                  f"{result.retries} retries")
+    if result.failed:
+        console.print(f"[red]{result.failed} documents refused[/]: see {dead_letter}")
+        sys.exit(1)
+
+
+@main.command(name="query")
+@click.argument("question", type=click.Choice(sorted(query.QUESTIONS)))
+@click.argument("text", required=False)
+@cluster_options
+@click.option("--since", default="7d", show_default=True,
+              help="Time window back from now (30m, 24h, 7d), or 'all'.")
+@click.option("--by", help="Group by this field, e.g. host.name.")
+@click.option("--interval", default="1d", show_default=True,
+              help="Bucket size of failures-over-time.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
+def query_command(question, text, since, by, interval, as_json, **kwargs) -> None:
+    """Ask a fleet-wide question: top-causes, top-domains, failures-over-time,
+    starttls-suspects, or search TEXT (a query string)."""
+    cluster = connect(**_cluster_args(kwargs))
+    try:
+        rows = query.ask(cluster, question, since, by, interval=interval, query=text)
+    except ClusterError as error:
+        raise click.ClickException(f"query failed: {error}") from None
+
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{question} (since {since})", title_justify="left")
+    for column in (rows[0] if rows else {"result": None}):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row.values()))
+    Console().print(table if rows else "no matching attempts")
 
 
 if __name__ == "__main__":

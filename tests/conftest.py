@@ -39,3 +39,37 @@ def write_log(folder: Path, data: bytes, name: str = "251203.log", host: str = "
 
 SHARED_SAMPLES = Path(os.environ.get("SENDERLOG_SHARED_SAMPLES",
                                      ROOT.parent / "shared" / "samples" / "senderlog"))
+
+
+@pytest.fixture(scope="session")
+def search_node():
+    """A real OpenSearch node for the whole run, or the cluster SENDERLOG_TEST_URL names.
+
+    The node is assembled from Maven Central and started once (tests/searchnode); it is
+    stopped at the end of the run. Tests that stop and restart it need the local node.
+    """
+    url = os.environ.get("SENDERLOG_TEST_URL")
+    if url:
+        yield ExternalNode(url)
+        return
+
+    from tests.searchnode import SearchNode
+
+    node = SearchNode()
+    node.start(timeout=300)
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+class ExternalNode:
+    """An existing cluster given by URL: it cannot be stopped by the tests."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def stop(self):
+        pytest.skip("an outage cannot be simulated on an external cluster")
+
+    start = stop

@@ -1,0 +1,168 @@
+"""Ship: send events in bulk to their data streams, idempotently and without losing any.
+
+Every event gets a document id derived from where it came from (host, file, byte offset,
+dataset), and is sent with `create`: shipping the same files again adds nothing, and the
+cluster's "already exists" answers are counted as duplicates. A batch that cannot be sent
+(connection lost, 429, 5xx) is retried with backoff until it goes through or the retry time is
+used up; reading waits meanwhile, so memory stays bounded. Documents the cluster refuses are
+written to a dead-letter NDJSON file and make the run fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tenacity import (Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay,
+                      wait_exponential_jitter)
+
+from pipeline.cluster import Cluster, ClusterError, ClusterUnavailable
+from pipeline.templates import data_stream
+
+log = logging.getLogger("senderlog")
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+class RetryLater(ClusterError):
+    """A whole request, or some documents of it, should be sent again after a pause."""
+
+
+@dataclass
+class ShipStats:
+    """What happened to the documents of one run."""
+
+    sent: int = 0
+    created: Counter = field(default_factory=Counter)
+    duplicates: int = 0
+    failed: int = 0
+    retries: int = 0
+
+    @property
+    def indexed(self) -> int:
+        return sum(self.created.values())
+
+
+@dataclass
+class Document:
+    """One event ready for `_bulk`."""
+
+    id: str
+    index: str
+    source: dict
+
+
+def document_id(event: dict) -> str:
+    """A stable id: the same record (or attempt) of the same file always gets the same id."""
+    host = event.get("host", {}).get("name", "")
+    path = event["log"]["file"]["path"]
+    # With a host the file name is unique (senderlog/<host>/<yymmdd>.log); without one the
+    # absolute path is the best identity there is.
+    where = Path(path).name if host else str(Path(path).resolve())
+    key = "|".join([event["event"]["dataset"], host, where, str(event["log"]["offset"])])
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+def documents(events: Iterable[dict], namespace: str) -> Iterator[Document]:
+    """Events with their data stream and id."""
+    for event in events:
+        dataset = event["event"]["dataset"]
+        event["data_stream"] = {"type": "logs", "dataset": dataset, "namespace": namespace}
+        yield Document(document_id(event), data_stream(dataset, namespace), event)
+
+
+class Shipper:
+    """Sends documents in bounded batches and keeps count."""
+
+    def __init__(self, cluster: Cluster, dead_letter: Path, batch_size: int = 1000,
+                 batch_bytes: int = 5 * 1024 * 1024, retry_seconds: float = 900,
+                 pipeline: str | None = None):
+        self.cluster = cluster
+        self.dead_letter = dead_letter
+        self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
+        self.retry_seconds = retry_seconds
+        self.pipeline = pipeline
+        self.stats = ShipStats()
+
+    def ship(self, documents: Iterable[Document], progress=None) -> ShipStats:
+        """Send every document; returns the counts."""
+        batch: list[Document] = []
+        size = 0
+        for document in documents:
+            batch.append(document)
+            size += len(json.dumps(document.source, ensure_ascii=False))
+            if len(batch) >= self.batch_size or size >= self.batch_bytes:
+                self._send(batch, progress)
+                batch, size = [], 0
+        if batch:
+            self._send(batch, progress)
+        return self.stats
+
+    def _send(self, batch: list[Document], progress) -> None:
+        pending = {document.id: document for document in batch}
+        retrying = Retrying(
+            stop=stop_after_delay(self.retry_seconds),
+            wait=wait_exponential_jitter(initial=1, max=30),
+            retry=retry_if_exception_type((ClusterUnavailable, RetryLater)),
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                self._try(pending)
+        self.stats.sent += len(batch)
+        if progress is not None:
+            progress(len(batch))
+
+    def _before_retry(self, state) -> None:
+        self.stats.retries += 1
+        before_sleep_log(log, logging.WARNING)(state)
+
+    def _try(self, pending: dict[str, Document]) -> None:
+        operations: list[dict] = []
+        for document in pending.values():
+            operations.append({"create": {"_index": document.index, "_id": document.id}})
+            operations.append(document.source)
+
+        try:
+            answer = self.cluster.bulk(operations, pipeline=self.pipeline)
+        except ClusterError as error:
+            if isinstance(error, ClusterUnavailable) or error.status in RETRYABLE_STATUS:
+                raise RetryLater(error.status, str(error)) from None
+            raise
+
+        refused = []
+        for item in answer["items"]:
+            result = item["create"]
+            status = result["status"]
+            document = pending[result["_id"]]
+            if status in (200, 201):
+                self.stats.created[document.source["event"]["dataset"]] += 1
+            elif status == 409:
+                self.stats.duplicates += 1
+            elif status in RETRYABLE_STATUS:
+                continue
+            else:
+                refused.append((document, result.get("error")))
+            del pending[result["_id"]]
+
+        for document, error in refused:
+            self._reject(document, error)
+        if pending:
+            raise RetryLater(429, f"{len(pending)} documents to send again")
+
+    def _reject(self, document: Document, error) -> None:
+        self.stats.failed += 1
+        log.error("document refused by the cluster (%s at offset %s): %s",
+                  document.source["log"]["file"]["path"], document.source["log"]["offset"],
+                  (error or {}).get("reason", error))
+        with open(self.dead_letter, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"error": error, "index": document.index,
+                                     "id": document.id, "event": document.source},
+                                    ensure_ascii=False) + "\n")
