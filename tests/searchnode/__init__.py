@@ -8,6 +8,7 @@ rather than from the distribution tarball:
 
     .cache/searchnode/opensearch-<version>/lib/        server jar + dependencies (classpath)
     .cache/searchnode/opensearch-<version>/modules/    transport-netty4, lang-painless,
+                                                       lang-mustache,
                                                        ingest-common, mapper-extras,
                                                        analysis-common
 
@@ -82,6 +83,15 @@ _MODULES: dict[str, tuple[str, str, str]] = {
 """,
     ),
     # ingest-common and analysis-common add painless whitelists, hence the SPI link.
+    "lang-mustache": (
+        "org.opensearch.script.mustache.MustachePlugin",
+        "",
+        """grant {
+  permission java.lang.RuntimePermission "accessDeclaredMembers";
+  permission java.lang.reflect.ReflectPermission "suppressAccessChecks";
+};
+""",
+    ),
     "ingest-common": ("org.opensearch.ingest.common.IngestCommonPlugin", "lang-painless", ""),
     "mapper-extras": ("org.opensearch.index.mapper.MapperExtrasPlugin", "", ""),
     "analysis-common": (
