@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test clean
+.PHONY: install demo test generated clean
 
 $(BIN)/senderlog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ demo: install
 # The whole test suite.
 test: install
 	$(BIN)/pytest -q
+
+# The Logstash and ingest pipelines generated from grok_patterns/ and pipeline/data/; a test
+# fails when the committed files differ from what this writes.
+generated: install
+	mkdir -p integrations/ingest
+	$(BIN)/senderlog export ingest-pipeline -o integrations/ingest/epost-senderlog.json
+	$(BIN)/senderlog export logstash integrations/logstash --no-patterns
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

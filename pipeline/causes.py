@@ -78,8 +78,18 @@ def _rules() -> tuple[Rule, ...]:
             tuple(p.lower() for p in rule.get("all_text", ())),
             tuple(rule.get("step", ())),
         )
-        for rule in _data()["remote_rules"]
+        for rule in remote_rules()
     )
+
+
+def remote_rules() -> list[dict]:
+    """The remote-reply rules of data/causes.yaml, in order."""
+    return _data()["remote_rules"]
+
+
+def local_answers() -> list[dict]:
+    """The answers E-Post writes itself, in the order they are tried."""
+    return _data()["local_answers"]
 
 
 def labels() -> list[str]:
@@ -127,7 +137,7 @@ def classify_reply(
 
 def local_answer(text: str) -> str | None:
     """The label of an answer E-Post generated itself, or None for a remote reply."""
-    for entry in _data()["local_answers"]:
+    for entry in local_answers():
         if re.search(entry["match"], text):
             return entry["label"]
     return None

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline import errors, events, query, setup as cluster_setup, ship as shipping, summary
+from pipeline import (errors, events, ingest, logstash, query, setup as cluster_setup,
+                      ship as shipping, summary)
 from pipeline.cluster import ENGINES, Cluster, ClusterError, Connection
 from pipeline.grok import PatternError
 
@@ -164,11 +165,16 @@ def parse(paths, timezone, platform, host, date, output) -> None:
 @click.option("--retention-days", default=90, show_default=True,
               help="Delete data older than this (ILM on Elasticsearch, ISM on OpenSearch).")
 @click.option("--no-lifecycle", is_flag=True, help="Install no lifecycle policy.")
-def setup(retention_days, no_lifecycle, **kwargs) -> None:
+@click.option("--ingest-pipeline", is_flag=True,
+              help=f"Also install the ingest pipeline {ingest.NAME} (for Filebeat).")
+@click.option("--timezone", default="Asia/Tokyo", show_default=True, callback=_timezone,
+              help="The servers' local time zone, for the ingest pipeline.")
+def setup(retention_days, no_lifecycle, ingest_pipeline, timezone, **kwargs) -> None:
     """Install the index template, mappings and lifecycle policy (safe to run again)."""
     cluster = connect(**_cluster_args(kwargs))
     try:
-        report = cluster_setup.install(cluster, retention_days, not no_lifecycle)
+        report = cluster_setup.install(cluster, retention_days, not no_lifecycle,
+                                       timezone.key if ingest_pipeline else None)
     except ClusterError as error:
         raise click.ClickException(f"setup failed: {error}") from None
     console = Console(stderr=True)
@@ -258,6 +264,33 @@ def query_command(question, text, since, by, interval, as_json, **kwargs) -> Non
     for row in rows:
         table.add_row(*("" if value is None else str(value) for value in row.values()))
     Console().print(table if rows else "no matching attempts")
+
+
+@main.group()
+def export() -> None:
+    """Write the Logstash pipeline or the ingest pipeline, generated from the patterns."""
+
+
+@export.command(name="ingest-pipeline")
+@click.option("--timezone", default="Asia/Tokyo", show_default=True, callback=_timezone,
+              help="The servers' local time zone.")
+@click.option("-o", "--output", default="-", show_default=True, type=click.File("w"),
+              help="Where to write the JSON; - is standard output.")
+def export_ingest(timezone, output) -> None:
+    """The ingest pipeline JSON for PUT _ingest/pipeline/epost-senderlog."""
+    output.write(ingest.render(timezone.key))
+
+
+@export.command(name="logstash")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--timezone", default="Asia/Tokyo", show_default=True, callback=_timezone,
+              help="The servers' local time zone.")
+@click.option("--patterns/--no-patterns", default=True, show_default=True,
+              help="Copy grok_patterns/ into FOLDER/patterns.")
+def export_logstash(folder, timezone, patterns) -> None:
+    """conf.d/, patterns/ and a pipelines.yml snippet for Logstash, in FOLDER."""
+    for path in logstash.export(folder, timezone.key, patterns):
+        click.echo(str(path), err=True)
 
 
 if __name__ == "__main__":

@@ -102,9 +102,10 @@ class Cluster:
             raise ClusterUnavailable(None, f"cannot reach {self.connection.url}: "
                                            f"{type(error).__name__}") from None
         except opensearchpy.TransportError as error:
-            raise ClusterError(_status(error.status_code), str(error.error)) from None
+            raise ClusterError(_status(error.status_code),
+                               _reason(error.error, error.info)) from None
         except elasticsearch.ApiError as error:
-            raise ClusterError(error.meta.status, str(error.message)) from None
+            raise ClusterError(error.meta.status, _reason(error.message, error.body)) from None
         return getattr(answer, "body", answer)
 
     def request(self, method: str, path: str, body: dict | None = None,
@@ -137,3 +138,13 @@ class Cluster:
 
 def _status(code) -> int | None:
     return code if isinstance(code, int) else None
+
+
+def _reason(kind: object, body: object) -> str:
+    """The error type with the server's reason, e.g. "parse_exception: [script] ..."."""
+    details = body.get("error") if isinstance(body, dict) else None
+    if isinstance(details, dict):
+        cause = (details.get("caused_by") or details).get("reason") or details.get("reason")
+        if cause:
+            return f"{kind}: {cause}"
+    return str(kind)

@@ -42,18 +42,18 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 
 @cache
-def _table(table: str) -> dict[int, ErrorCode]:
+def table(name: str) -> dict[int, ErrorCode]:
     """The rows of one table keyed by number: winsock, windows_system, freebsd or linux."""
-    if table == "winsock":
+    if name == "winsock":
         rows = [(row["code"], row) for row in _rows("winsock.csv")]
-    elif table == "windows_system":
+    elif name == "windows_system":
         rows = [(row["code"], row) for row in _rows("windows-system.csv")]
     else:
-        rows = [(row[table], row) for row in _rows("errno.csv")]
+        rows = [(row[name], row) for row in _rows("errno.csv")]
 
     return {
         int(code): ErrorCode(
-            int(code), table, row.get("name") or None, row.get("description") or None,
+            int(code), name, row.get("name") or None, row.get("description") or None,
             row.get("label_at_connect") or None, row.get("label_on_read") or None,
         )
         for code, row in rows
@@ -104,8 +104,8 @@ def system_error(code: int) -> ErrorCode:
     return _lookup("windows_system", code)
 
 
-def _lookup(table: str, code: int) -> ErrorCode:
-    found = _table(table).get(code)
+def _lookup(name: str, code: int) -> ErrorCode:
+    found = table(name).get(code)
     if found is None:
-        return ErrorCode(code, table, None, "not in the table of known codes")
+        return ErrorCode(code, name, None, "not in the table of known codes")
     return found

@@ -101,6 +101,9 @@ def decode(data: bytes) -> tuple[str, str | None]:
     return "".join(parts), found.pop() if len(found) == 1 else "mixed"
 
 
+Pair = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class Shape:
     """A pattern of data/records.yaml with its compiled matcher."""
@@ -110,19 +113,33 @@ class Shape:
 
 
 @cache
-def shapes(log: str) -> tuple[dict[str, tuple[Shape, ...]], tuple[Shape, ...]]:
-    """Patterns of one log: by head word, and those tried for every record."""
+def dispatch(log: str) -> tuple[dict[str, tuple[Pair, ...]], tuple[Pair, ...]]:
+    """(pattern, kind) pairs of one log: by head word, and those tried for every record.
+
+    The ingest pipeline and the Logstash filters are generated from the same table.
+    """
     entries = yaml.safe_load(DATA.read_text(encoding="utf-8"))[log]
-    by_head: dict[str, list[Shape]] = {}
-    always: list[Shape] = []
+    by_head: dict[str, list[Pair]] = {}
+    always: list[Pair] = []
     for entry in entries:
-        shape = Shape(entry["kind"], grok.matcher(entry["pattern"]))
+        pair = (entry["pattern"], entry["kind"])
         heads = entry.get("head") or []
         if not heads:
-            always.append(shape)
+            always.append(pair)
         for head in heads:
-            by_head.setdefault(str(head), []).append(shape)
+            by_head.setdefault(str(head), []).append(pair)
     return {head: tuple(found) for head, found in by_head.items()}, tuple(always)
+
+
+@cache
+def shapes(log: str) -> tuple[dict[str, tuple[Shape, ...]], tuple[Shape, ...]]:
+    """Compiled patterns of one log: by head word, and those tried for every record."""
+    by_head, always = dispatch(log)
+
+    def compiled(pairs):
+        return tuple(Shape(kind, grok.matcher(pattern)) for pattern, kind in pairs)
+
+    return {head: compiled(pairs) for head, pairs in by_head.items()}, compiled(always)
 
 
 def classify(body: str, log: str) -> tuple[str, str | None, dict[str, str]]:

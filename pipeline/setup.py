@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from pipeline import templates
+from pipeline import ingest, templates
 from pipeline.cluster import Cluster, ClusterError
 
 log = logging.getLogger("senderlog")
@@ -19,9 +19,17 @@ class SetupReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def install(cluster: Cluster, retention_days: int = 90, lifecycle: bool = True) -> SetupReport:
-    """Create or update everything the data streams need; safe to run again."""
+def install(cluster: Cluster, retention_days: int = 90, lifecycle: bool = True,
+            pipeline_timezone: str | None = None) -> SetupReport:
+    """Create or update everything the data streams need; safe to run again.
+
+    With a pipeline time zone the ingest pipeline for Filebeat is installed too.
+    """
     report = SetupReport()
+    if pipeline_timezone:
+        cluster.request("PUT", f"/_ingest/pipeline/{ingest.NAME}",
+                        body=ingest.pipeline(pipeline_timezone))
+        report.done.append(f"ingest pipeline {ingest.NAME} (local time {pipeline_timezone})")
     lifecycle = lifecycle and _lifecycle(cluster, retention_days, report)
 
     cluster.request("PUT", f"/_component_template/{templates.COMPONENT}",
