@@ -22,12 +22,14 @@ demo: install
 test: install
 	$(BIN)/pytest -q
 
-# The Logstash and ingest pipelines generated from grok_patterns/ and pipeline/data/; a test
-# fails when the committed files differ from what this writes.
+# The Logstash and ingest pipelines generated from grok_patterns/ and pipeline/data/, and the
+# dashboards from pipeline/data/dashboards.yaml; a test fails when the committed files differ
+# from what this writes.
 generated: install
 	mkdir -p integrations/ingest
 	$(BIN)/senderlog export ingest-pipeline -o integrations/ingest/epost-senderlog.json
 	$(BIN)/senderlog export logstash integrations/logstash --no-patterns
+	$(BIN)/senderlog dashboards export dashboards
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

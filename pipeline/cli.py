@@ -17,6 +17,7 @@ from rich.table import Table
 
 from pipeline import (errors, events, ingest, logstash, query, setup as cluster_setup,
                       ship as shipping, summary)
+from pipeline import dashboards, report, saved_objects
 from pipeline.cluster import ENGINES, Cluster, ClusterError, Connection
 from pipeline.grok import PatternError
 
@@ -291,6 +292,74 @@ def export_logstash(folder, timezone, patterns) -> None:
     """conf.d/, patterns/ and a pipelines.yml snippet for Logstash, in FOLDER."""
     for path in logstash.export(folder, timezone.key, patterns):
         click.echo(str(path), err=True)
+
+
+@main.group(name="dashboards")
+def dashboards_group() -> None:
+    """Kibana and OpenSearch Dashboards saved objects: the delivery overview."""
+
+
+@dashboards_group.command(name="export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def dashboards_export(folder) -> None:
+    """Write FOLDER/kibana/epost.ndjson and FOLDER/opensearch-dashboards/epost.ndjson."""
+    for path in dashboards.export(folder):
+        click.echo(str(path), err=True)
+
+
+@dashboards_group.command(name="install")
+@click.option("--kibana", metavar="URL", help="Kibana 8 URL, e.g. https://kibana:5601.")
+@click.option("--opensearch-dashboards", "osd", metavar="URL",
+              help="OpenSearch Dashboards 2 URL, e.g. https://osd:5601.")
+@click.option("--space", help="Kibana space to install into (default: the default space).")
+@click.option("--username", envvar="SENDERLOG_USERNAME", help="Basic-auth user.")
+@click.option("--password", envvar="SENDERLOG_PASSWORD",
+              help="Basic-auth password (env SENDERLOG_PASSWORD).")
+@click.option("--api-key", envvar="SENDERLOG_API_KEY",
+              help="API key, base64 id:key (env SENDERLOG_API_KEY).")
+@click.option("--ca-certs", envvar="SENDERLOG_CA_CERTS", help="CA bundle for TLS.")
+@click.option("--verify-certs/--no-verify-certs", default=True, show_default=True,
+              help="Check the server's TLS certificate.")
+def dashboards_install(kibana, osd, space, **login) -> None:
+    """Import the overview into Kibana or OpenSearch Dashboards (again: overwrites it).
+
+    Exit status 1 when any object was refused; each refusal is printed.
+    """
+    if bool(kibana) == bool(osd):
+        raise click.UsageError("give exactly one of --kibana URL, --opensearch-dashboards URL")
+    target, url = (dashboards.KIBANA, kibana) if kibana else (dashboards.OSD, osd)
+    console = Console(stderr=True)
+    try:
+        result = saved_objects.install(target, url, saved_objects.Login(**login), space)
+    except saved_objects.ImportFailed as error:
+        raise click.ClickException(f"install failed: {error}") from None
+    console.print(f"[green]{result.imported} saved objects imported[/] into "
+                  f"{saved_objects.PRODUCTS[target]} at {url}")
+    for line in result.errors:
+        console.print(f"[red]refused[/] {line}")
+    if result.errors:
+        sys.exit(1)
+
+
+@main.command(name="report")
+@source_options
+@click.option("--html", "html_path", required=True, type=click.Path(path_type=Path),
+              help="The HTML file to write.")
+def report_command(paths, timezone, platform, host, date, html_path) -> None:
+    """Parse senderlogs like `parse` and make the dashboard's panels as one HTML page.
+
+    Needs no cluster: the page holds its charts and the plotting library, and opens without a
+    network. A summary goes to stderr.
+    """
+    options = events.Options(timezone, platform, host, date)
+    try:
+        made = report.build(list(paths), options)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from error
+    except PatternError as error:
+        raise click.ClickException(f"grok patterns: {error}") from error
+    html_path.write_text(report.render_html(made), encoding="utf-8")
+    report.print_summary(made, str(html_path))
 
 
 if __name__ == "__main__":
