@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -327,6 +328,8 @@ def dashboards_install(kibana, osd, space, **login) -> None:
     """
     if bool(kibana) == bool(osd):
         raise click.UsageError("give exactly one of --kibana URL, --opensearch-dashboards URL")
+    if space and osd:
+        raise click.UsageError("--space is for Kibana; OpenSearch Dashboards has none")
     target, url = (dashboards.KIBANA, kibana) if kibana else (dashboards.OSD, osd)
     console = Console(stderr=True)
     try:
@@ -336,7 +339,8 @@ def dashboards_install(kibana, osd, space, **login) -> None:
     console.print(f"[green]{result.imported} saved objects imported[/] into "
                   f"{saved_objects.PRODUCTS[target]} at {url}")
     for line in result.errors:
-        console.print(f"[red]refused[/] {line}")
+        # One line per object, whole, so that it can be searched for.
+        console.print(f"[red]refused[/] {escape(line)}", soft_wrap=True)
     if result.errors:
         sys.exit(1)
 
