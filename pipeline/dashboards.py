@@ -28,11 +28,14 @@ INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 # The dashboard grid is 48 columns wide in both; two panels a row.
 PANEL_WIDTH, PANEL_HEIGHT = 24, 15
 LENS_XY = {"stacked-bar": "bar_stacked", "bar": "bar", "horizontal-bar": "bar_horizontal"}
-# The saved-object versions whose shape these objects have: Kibana runs no migration on them
-# (and refuses them before 8.9); OpenSearch Dashboards knows them from its 7.10 roots.
-KIBANA_VERSIONS = {"index-pattern": "8.0.0", "search": "8.0.0", "lens": "8.9.0",
-                   "dashboard": "8.9.0"}
-KIBANA_CORE = "8.8.0"
+# The version of each saved-object type whose shape these objects have, so that the importer
+# runs only the migrations written after it: Lens state with `formBased` layers and partition
+# `metrics` is 8.6, the dashboard's prefixed panel references 7.17.3. Kibana refuses objects
+# newer than itself, so 8.6 is the oldest Kibana they import into. OpenSearch Dashboards knows
+# these versions from its 7.10 roots.
+KIBANA_VERSIONS = {"index-pattern": "7.11.0", "search": "7.9.3", "lens": "8.6.0",
+                   "dashboard": "7.17.3"}
+KIBANA_CORE = "8.0.0"
 OSD_VERSIONS = {"index-pattern": "7.6.0", "search": "7.9.3", "visualization": "7.10.0",
                 "dashboard": "7.9.3"}
 OSD_TYPES = {"stacked-bar": "histogram", "bar": "histogram", "horizontal-bar": "horizontal_bar",
@@ -128,7 +131,7 @@ def _dashboard(visualization_type: str, kibana: bool) -> dict:
         panel = {"panelIndex": str(index), "gridData": _grid(index, full_width),
                  "type": kind, "panelRefName": ref, "embeddableConfig": {}}
         if kibana:
-            panel["version"] = KIBANA_VERSIONS["dashboard"]
+            panel["version"] = KIBANA_VERSIONS[kind]
         layout.append(panel)
         # Kibana 8 prefixes a panel's reference name with its panel index.
         references.append({"type": kind, "id": target_id,
@@ -154,7 +157,7 @@ def kibana_objects() -> list[dict]:
     objects = [*_data_views(kibana=True), *(_lens(p) for p in panels.panels()),
                _saved_search(), _dashboard("lens", kibana=True)]
     return [{**o, "coreMigrationVersion": KIBANA_CORE,
-             "typeMigrationVersion": KIBANA_VERSIONS[o["type"]]} for o in objects]
+             "migrationVersion": {o["type"]: KIBANA_VERSIONS[o["type"]]}} for o in objects]
 
 
 def _lens(panel: Panel) -> dict:

@@ -54,11 +54,12 @@ def test_every_line_is_a_saved_object_with_unique_id(target, visualization):
             assert set(reference) == {"type", "id", "name"}
     patterns = [o["attributes"]["title"] for o in found if o["type"] == "index-pattern"]
     assert patterns == ["logs-epost.delivery-*", "logs-epost.senderlog-*"]
+    versions = dashboards.KIBANA_VERSIONS if target == "kibana" else dashboards.OSD_VERSIONS
+    assert all(o["migrationVersion"] == {o["type"]: versions[o["type"]]} for o in found)
     if target == "kibana":
-        assert {o["typeMigrationVersion"] for o in found} <= {"8.0.0", "8.9.0"}
-    else:
-        assert all(o["migrationVersion"] == {o["type"]: dashboards.OSD_VERSIONS[o["type"]]}
-                   for o in found)
+        # Nothing newer than the oldest Kibana the objects are meant for (8.6).
+        assert {o["coreMigrationVersion"] for o in found} == {"8.0.0"}
+        assert max(versions.values(), key=lambda v: tuple(map(int, v.split(".")))) == "8.6.0"
 
 
 @pytest.mark.parametrize("target", dashboards.TARGETS)
