@@ -12,6 +12,7 @@ from pipeline import dashboards, panels, setup as cluster_setup, templates
 from pipeline.cli import main
 from pipeline.cluster import Cluster, Connection
 from tests import fleet
+from tests.conftest import parse_file
 from tests.golden import ROOT
 
 COMMITTED = {target: ROOT / "dashboards" / target / dashboards.FILE_NAME
@@ -211,11 +212,9 @@ def shipped_fleet(search_node, fleet_folder):
     return cluster
 
 
-def local_rows(folder: Path) -> dict[str, list[dict]]:
-    from tests.conftest import parse_file
-
+def local_rows(folder: Path, timezone: str = fleet.TIMEZONE) -> dict[str, list[dict]]:
     found, _ = parse_file(folder, date=fleet.DATE)
-    tallies = [panels.Tally(panel, fleet.TIMEZONE) for panel in panels.panels()]
+    tallies = [panels.Tally(panel, timezone) for panel in panels.panels()]
     for event in found:
         for tally in tallies:
             tally.add(event)
@@ -232,6 +231,19 @@ def test_panel_aggregation_on_the_node_gives_what_the_samples_imply(panel, shipp
 
 def test_local_counts_equal_the_expected_panels(fleet_folder):
     assert local_rows(fleet_folder) == fleet.EXPECTED
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_hours_are_cut_alike_in_other_time_zones(timezone, shipped_fleet, fleet_folder):
+    panel = next(p for p in panels.panels() if p.id == "outcome-over-time")
+    answer = shipped_fleet.search(f"logs-epost.delivery-{NAMESPACE}",
+                                  panels.aggregation(panel, timezone))
+    found = panels.rows(panel, answer)
+    assert found == local_rows(fleet_folder, timezone)[panel.id]
+    assert found[0] == {"key": {"UTC": "2025-12-03T00:00:00.000Z",
+                                "America/New_York": "2025-12-02T19:00:00.000-05:00",
+                                "Asia/Kolkata": "2025-12-03T05:00:00.000+05:30"}[timezone],
+                        "split": "failure", "count": 1}
 
 
 def test_saved_search_query_finds_the_failed_attempts(shipped_fleet):

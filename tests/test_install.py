@@ -12,6 +12,8 @@ import base64
 import email.parser
 import email.policy
 import json
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -180,3 +182,36 @@ def test_kibana_space_and_exactly_one_target(stand_in):
     result = CliRunner().invoke(main, ["dashboards", "install"])
     assert result.exit_code == 2
     assert "give exactly one of --kibana URL, --opensearch-dashboards URL" in result.output
+
+
+@pytest.fixture
+def tls_stand_in(tmp_path):
+    """The Kibana stand-in behind TLS, with a certificate for 127.0.0.1 of its own."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    handler = type("TlsKibanaApi", (KibanaApi,), {"refuse": {}, "received": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.logins = ()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert, handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_is_verified_against_the_given_ca(tls_stand_in):
+    url, cert, api = tls_stand_in
+    result = install("kibana", url)
+    assert result.exit_code == 1
+    assert f"install failed: cannot reach {url}: SSLError" in result.stderr
+
+    assert install("kibana", url, "--ca-certs", str(cert)).exit_code == 0
+    result = install("kibana", url, "--no-verify-certs")
+    assert result.exit_code == 0
+    assert "Warning" not in result.stderr
+    assert len(api.received) == 2
