@@ -113,6 +113,19 @@ def test_terminal_summary_gives_each_panels_top_answer(made):
     assert "1 unparsed records" in result.stderr
 
 
+def test_panels_without_events_say_so_instead_of_drawing(tmp_path):
+    html = tmp_path / "one.html"
+    result = CliRunner().invoke(main, ["report", "samples/senderlog/success-windows.log",
+                                       "--date", "2025-12-03", "--html", str(html)])
+    assert result.exit_code == 0, result.output
+    page = html.read_text(encoding="utf-8")
+    # One delivered attempt of a file outside any host folder: no failure, no host.
+    assert list(figures(page)) == ["outcome-over-time", "attempt-results"]
+    assert page.count('<p class="empty">Nothing to show') == len(panels.panels()) - 2
+    assert "No failed attempts." in page
+    assert 'id="panel-attempt-results" data-total="1"' in page
+
+
 def test_report_of_a_missing_path_fails_clearly(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path / "nothing"), "--html",
                                        str(tmp_path / "r.html")])
