@@ -26,6 +26,8 @@ RANGES = ("gt", "gte", "lt", "lte")
 KQL_RANGES = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 COMPARE = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+CHARTS = ("stacked-bar", "bar", "horizontal-bar", "donut", "table")
+BUCKETS = ("terms", "date_histogram", "filters")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,22 @@ class Panel:
     buckets: dict
     split: dict | None = None
     filter: dict | None = None
+
+    def __post_init__(self):
+        # A mistake in the YAML should stop the generator, not produce a broken dashboard.
+        problems = []
+        if self.data_view not in DATASETS:
+            problems.append(f"unknown data view {self.data_view!r}")
+        if self.chart not in CHARTS:
+            problems.append(f"unknown chart {self.chart!r}, use one of {', '.join(CHARTS)}")
+        if len(set(self.buckets) & set(BUCKETS)) != 1:
+            problems.append(f"buckets need one of {', '.join(BUCKETS)}")
+        if self.split and "terms" not in self.split:
+            problems.append("split buckets are terms")
+        if self.split and self.chart == "donut":
+            problems.append("a donut has no split")
+        if problems:
+            raise ValueError(f"panel {self.id}: " + "; ".join(problems))
 
     @property
     def dataset(self) -> str:

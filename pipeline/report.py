@@ -112,8 +112,8 @@ def _figure(panel: Panel, rows: list[dict]) -> go.Figure:
         return go.Figure(go.Pie(labels=keys, values=[row["count"] for row in rows], hole=0.45,
                                 sort=False, marker={"colors": _colours(keys)}))
     if panel.chart == "table":
-        columns = [["key"], *([["split"]] if panel.split else []), ["count"]]
-        cells = [[row[name[0]] for row in rows] for name in columns]
+        names = ["key", *(["split"] if panel.split else []), "count"]
+        cells = [[row[name] for row in rows] for name in names]
         headers = [_field_name(panel.buckets), *([_field_name(panel.split)]
                                                   if panel.split else []), "attempts"]
         return go.Figure(go.Table(header={"values": headers, "align": "left"},

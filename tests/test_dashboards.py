@@ -192,6 +192,16 @@ def test_filters_become_query_dsl_and_kql_alike():
     assert not panels.matches(event, condition)
 
 
+def test_a_wrong_panel_definition_is_refused_with_its_reason():
+    with pytest.raises(ValueError) as refused:
+        panels.Panel(id="odd", title="Odd", answers="-", data_view="delivery", chart="donut",
+                     buckets={"terms": "host.name"}, split={"date_histogram": "@timestamp"})
+    assert str(refused.value) == "panel odd: split buckets are terms; a donut has no split"
+    with pytest.raises(ValueError, match="unknown chart 'pie'"):
+        panels.Panel(id="pie", title="Pie", answers="-", data_view="delivery", chart="pie",
+                     buckets={"terms": "host.name"})
+
+
 # The aggregations on the real node, over the fleet shipped once.
 
 @pytest.fixture(scope="module")
