@@ -31,7 +31,7 @@ from pathlib import Path
 from pipeline import errors, events, reader, ship
 from pipeline.attempts import Assembler
 from pipeline.cluster import ClusterError
-from pipeline.registry import Identity, Registry
+from pipeline.registry import Identity, Registry, write_atomically
 from pipeline.tail import Stopped, Tail
 
 log = logging.getLogger("senderlog")
@@ -385,9 +385,7 @@ class Follower:
                  found["lag_seconds"], found["retries"])
         target = self.settings.metrics_file
         if target is not None:
-            temporary = target.with_name(target.name + ".tmp")
-            temporary.write_text(json.dumps(found, indent=1), encoding="utf-8")
-            os.replace(temporary, target)
+            write_atomically(target, json.dumps(found, indent=1))
         return found
 
     def _report(self) -> None:

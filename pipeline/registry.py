@@ -54,14 +54,17 @@ class Identity:
         return cls(status.st_dev, status.st_ino, hashlib.sha1(head).hexdigest(), len(head))
 
     def matches(self, handle) -> bool:
-        """The open file is this one: same inode where the platform has real ones, and the
-        same first bytes (as many as the fingerprint was taken from)."""
+        """The open file is this one: the same first bytes (as many as the fingerprint was
+        taken from) and, while those are fewer than a KiB, the same inode where the platform
+        has real ones. A full fingerprint alone decides, because device numbers can change
+        when the machine restarts."""
         other = Identity.of(handle, self.fingerprint_bytes)
-        if self.inode and other.inode and (self.device, self.inode) != (other.device,
-                                                                         other.inode):
+        if (other.fingerprint, other.fingerprint_bytes) != (self.fingerprint,
+                                                            self.fingerprint_bytes):
             return False
-        return (other.fingerprint, other.fingerprint_bytes) == (self.fingerprint,
-                                                                 self.fingerprint_bytes)
+        if self.fingerprint_bytes >= FINGERPRINT_BYTES or not (self.inode and other.inode):
+            return True
+        return (self.device, self.inode) == (other.device, other.inode)
 
 
 @dataclass
@@ -143,13 +146,19 @@ class Registry:
                     del self.entries[entry.path]
             data = {"version": VERSION, "files": [asdict(e) for e in self.entries.values()]}
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps(data, indent=1))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace a file's content in one step: a reader sees the old or the new text, also
+    after a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def _now() -> dt.datetime:
