@@ -169,6 +169,9 @@ def lines(stream: BinaryIO, start: int = 0) -> Iterator[RawRecord]:
     """One record per line: the framing of outlog, faillog and the other sibling logs."""
     offset = start
     for number, (line, skipped, size) in enumerate(physical_lines(stream), 1):
+        if line is None:
+            # A live stream gone quiet: each line is a whole record already.
+            continue
         content = line.rstrip(b"\r")
         if content:
             yield RawRecord(offset, number, None, b"", bytearray(content),

@@ -319,6 +319,27 @@ def test_truncated_file_is_read_again_as_new_content(cluster, search_node, tmp_p
         encoding="utf-8")
 
 
+def test_deleted_file_is_read_to_its_end_and_its_open_attempts_sent(cluster, tmp_path):
+    target = log_file(tmp_path)
+    follow = Follow(target.parent.parent, cluster, "deletion", tmp_path)
+    follow.start()
+    # The last attempt still waits for its retry decision when the file goes away.
+    logwriter.write(target, logwriter.day(["550-user-unknown-windows.log"]), seed=8, pause=0)
+    follow.wait_acknowledged(target)
+    want = expected(target, "deletion")
+    key = str(target.resolve())
+    target.unlink()
+
+    follow.wait_until(lambda: "finished (deleted)" in follow.log.read_text(encoding="utf-8"))
+    follow.wait_until(lambda: follow.entry(target).get("finished") is True)
+    assert follow.stop() == 0
+    got = indexed(cluster, "deletion")
+    assert got == want
+    assert [d["epost"]["delivery"]["cause"] for d in got.values()
+            if d["event"]["dataset"] == "epost.delivery"] == ["recipient_unknown"]
+    assert [f["path"] for f in json.loads(follow.registry.read_text())["files"]] == [key]
+
+
 def test_sigusr1_writes_the_metrics_file_at_once(cluster, tmp_path):
     target = log_file(tmp_path)
     target.write_bytes(logwriter.day(["success-windows.log"]))
