@@ -114,6 +114,11 @@ def indexed(cluster: Cluster, namespace: str) -> dict[str, dict]:
     return found
 
 
+def append(target: Path, data: bytes) -> None:
+    with open(target, "ab") as handle:
+        handle.write(data)
+
+
 def log_file(tmp_path: Path, name: str = "251203.log", host: str = "MAIL01") -> Path:
     target = tmp_path / "senderlog" / host / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -176,11 +181,25 @@ def test_a_line_without_newline_waits_and_a_quiet_file_completes_its_last_record
         assert (second.offset, bytes(second.body)) == (57, b"250-mx.example.jp\n250 8bitmime")
         assert tail.position == 105
 
-        with open(target, "ab") as writer:
-            writer.write(b"IT\r\n")
+        append(target, b"IT\r\n")
         third = next(records)
         assert (third.offset, bytes(third.body)) == (105, b"[B0000000001] SendMailMess:QUIT")
         assert tail.lines == 4
+
+
+def test_one_line_records_pass_over_a_quiet_stream(tmp_path):
+    target = tmp_path / "outlog.log"
+    target.write_bytes(b"first\r\n")
+    with open(target, "rb") as handle:
+        tail = Tail(target, handle, Identity.of(handle), poll=0.01, quiet=0.1,
+                    stopping=threading.Event())
+        lines = reader.lines(tail)
+        assert bytes(next(lines).body) == b"first"
+        later = threading.Timer(0.3, append, (target, b"second\n"))
+        later.start()
+        second = next(lines)
+        later.join()
+        assert (second.offset, bytes(second.body)) == (7, b"second")
 
 
 def test_registry_is_written_atomically_and_read_back(tmp_path):
