@@ -18,9 +18,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline import (errors, events, follow as following, ingest, logstash, query,
-                      registry, setup as cluster_setup, ship as shipping, summary)
+                      setup as cluster_setup, ship as shipping, summary)
 from pipeline.cluster import ENGINES, Cluster, ClusterError, Connection
 from pipeline.grok import PatternError
+from pipeline.registry import Registry, default_path as default_registry
 
 log = logging.getLogger("senderlog")
 
@@ -243,8 +244,8 @@ def ship(paths, timezone, platform, host, date, namespace, batch_size, retry_sec
 @cluster_options
 @click.option("--namespace", default="default", show_default=True,
               help="Data stream namespace: logs-epost.<dataset>-<namespace>.")
-@click.option("--registry", "registry_path", type=click.Path(path_type=Path),
-              default=registry.default_path, show_default="the user's state folder",
+@click.option("--registry", type=click.Path(path_type=Path), default=default_registry,
+              show_default="the user's state folder",
               help="JSON file of the files read and the offsets the cluster acknowledged.")
 @click.option("--batch-size", default=500, show_default=True, help="Documents per _bulk.")
 @click.option("--flush-seconds", default=1.0, show_default=True,
@@ -262,7 +263,7 @@ def ship(paths, timezone, platform, host, date, namespace, batch_size, retry_sec
               help="JSON file rewritten with the counters; SIGUSR1 rewrites it at once.")
 @click.option("--dead-letter", default="senderlog-failed.ndjson", show_default=True,
               type=click.Path(path_type=Path), help="Where refused documents are written.")
-def follow(paths, timezone, platform, host, date, namespace, registry_path, batch_size,
+def follow(paths, timezone, platform, host, date, namespace, registry, batch_size,
            flush_seconds, poll_seconds, quiet_seconds, backoff_max, metrics_seconds,
            metrics_file, dead_letter, **kwargs) -> None:
     """Ship the senderlogs E-Post is writing, as they grow, until SIGTERM or SIGINT.
@@ -279,8 +280,7 @@ def follow(paths, timezone, platform, host, date, namespace, registry_path, batc
                                   quiet_seconds, metrics_seconds, metrics_file)
     try:
         follower = following.Follower(list(paths), events.Options(timezone, platform, host, date),
-                                      shipper, registry.Registry(registry_path), settings,
-                                      stopping)
+                                      shipper, Registry(registry), settings, stopping)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     sys.exit(follower.run())

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import reader, setup as cluster_setup, ship
+from pipeline.cli import main
 from pipeline.cluster import Cluster, Connection
 from pipeline.registry import Identity, Registry
 from pipeline.tail import Stopped, Tail
@@ -200,6 +201,19 @@ def test_one_line_records_pass_over_a_quiet_stream(tmp_path):
         second = next(lines)
         later.join()
         assert (second.offset, bytes(second.body)) == (7, b"second")
+
+
+def test_configuration_file_sets_the_cluster_and_follow_options(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("cluster:\n  url: https://cluster.example.jp:9200\n"
+                      "follow:\n  registry: /var/lib/senderlog/registry.json\n"
+                      "  quiet_seconds: 2\n  namespace: tokyo\n", encoding="utf-8")
+    parent = main.make_context("senderlog", ["--config", str(config), "follow", "x"])
+    command = main.get_command(parent, "follow")
+    found = command.make_context("follow", ["x", "--namespace", "osaka"], parent=parent).params
+    assert (found["url"], found["registry"], found["quiet_seconds"], found["namespace"]) == (
+        "https://cluster.example.jp:9200", Path("/var/lib/senderlog/registry.json"), 2.0,
+        "osaka")
 
 
 def test_registry_is_written_atomically_and_read_back(tmp_path):
