@@ -70,6 +70,11 @@ class Follow:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
 
+    def counters(self) -> dict:
+        if not self.metrics.exists():
+            return {}
+        return json.loads(self.metrics.read_text(encoding="utf-8"))
+
     def entry(self, path: Path) -> dict:
         if not self.registry.exists():
             return {}
@@ -285,8 +290,8 @@ def test_outage_loses_nothing_and_metrics_tell_the_story(cluster, search_node, t
     try:
         logwriter.write(target, second, seed=2, pause=0.005)
         # The follower retries, and the records wait in the file.
-        follow.wait_until(lambda: json.loads(follow.metrics.read_text())["retries"] >= 2)
-        during = json.loads(follow.metrics.read_text())
+        follow.wait_until(lambda: follow.counters().get("retries", 0) >= 2)
+        during = follow.counters()
         assert during["lag_bytes"] > 0
     finally:
         search_node.start()
@@ -296,7 +301,7 @@ def test_outage_loses_nothing_and_metrics_tell_the_story(cluster, search_node, t
 
     want = expected(target, "followoutage")
     assert indexed(cluster, "followoutage") == want
-    metrics = json.loads(follow.metrics.read_text())
+    metrics = follow.counters()
     assert metrics["lines_read"] == (first + second).count(b"\n")
     assert (metrics["events_shipped"], metrics["events_already_present"],
             metrics["events_refused"], metrics["failures"]) == (len(want), 0, 0, 0)
@@ -383,7 +388,7 @@ def test_sigusr1_writes_the_metrics_file_at_once(cluster, tmp_path):
 
     follow.process.send_signal(signal.SIGUSR1)
     follow.wait_until(follow.metrics.exists, timeout=10)
-    metrics = json.loads(follow.metrics.read_text(encoding="utf-8"))
+    metrics = follow.counters()
     assert (metrics["lines_read"], metrics["events_shipped"], metrics["lag_bytes"]) == (45, 43, 0)
     assert metrics["files"][0]["acknowledged"] == target.stat().st_size == 3327
     assert follow.stop() == 0
