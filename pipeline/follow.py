@@ -39,20 +39,24 @@ log = logging.getLogger("senderlog")
 
 @dataclass
 class Settings:
-    """How the follower reads and sends."""
+    """How the follower reads and sends (the options of `senderlog follow`)."""
 
-    namespace: str = "default"
-    batch_size: int = 500
-    flush_seconds: float = 1.0
-    poll_seconds: float = 0.5
-    quiet_seconds: float = 5.0
-    metrics_seconds: float = 60.0
-    metrics_file: Path | None = None
+    namespace: str
+    batch_size: int
+    flush_seconds: float
+    poll_seconds: float
+    quiet_seconds: float
+    metrics_seconds: float
+    metrics_file: Path | None
 
 
 @dataclass
 class Item:
-    """What a reader hands to the sender: an event, or news of a file's position."""
+    """What a reader hands to the sender: an event, or news of a file's position.
+
+    `sealed` is a byte offset of the file: every event made before the reader got that far
+    was handed over before this item, so once this item is acknowledged, so is `sealed`.
+    """
 
     path: str
     generation: int
@@ -188,6 +192,7 @@ class Source(threading.Thread):
 
     def _read(self, path: Path, handle, key: str, generation: int, skip: int,
               platform: str | None) -> str | None:
+        """Hand over the events of one file, except those made before byte `skip`."""
         follower = self.follower
         tail = Tail(path, handle, Identity.of(handle), poll=follower.settings.poll_seconds,
                     quiet=follower.settings.quiet_seconds, stopping=follower.stopping,
