@@ -36,6 +36,21 @@ def cluster(search_node):
     return found
 
 
+@pytest.fixture
+def following():
+    """Makes `Follow`s; a process a failed test leaves behind is killed."""
+    made: list[Follow] = []
+
+    def make(*args, **options) -> Follow:
+        made.append(Follow(*args, **options))
+        return made[-1]
+
+    yield make
+    for follow in made:
+        if follow.process is not None and follow.process.poll() is None:
+            follow.kill()
+
+
 class Follow:
     """`senderlog follow` as a child process, with short poll and quiet times."""
 
@@ -239,11 +254,11 @@ def test_registry_is_written_atomically_and_read_back(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["registry.json"]
 
 
-def test_killed_twenty_times_every_record_lands_exactly_once(cluster, tmp_path):
+def test_killed_twenty_times_every_record_lands_exactly_once(cluster, tmp_path, following):
     """Two servers write (Windows, with interleaved threads, and BSD) while `follow` is
     killed at random moments, at least twenty times, and started again."""
     targets = [log_file(tmp_path, host="MAIL01"), log_file(tmp_path, host="MAIL02")]
-    follow = Follow(tmp_path / "senderlog", cluster, "crash", tmp_path)
+    follow = following(tmp_path / "senderlog", cluster, "crash", tmp_path)
     writers = [subprocess.Popen([sys.executable, "-m", "tests.logwriter", str(target),
                                  "--platform", platform, "--seed", str(seed), "--repeat", "3",
                                  "--pause", "0.03"], cwd=ROOT)
@@ -276,9 +291,10 @@ def test_killed_twenty_times_every_record_lands_exactly_once(cluster, tmp_path):
     assert got == want
 
 
-def test_outage_loses_nothing_and_metrics_tell_the_story(cluster, search_node, tmp_path):
+def test_outage_loses_nothing_and_metrics_tell_the_story(cluster, search_node, tmp_path,
+                                                         following):
     target = log_file(tmp_path)
-    follow = Follow(target.parent.parent, cluster, "followoutage", tmp_path)
+    follow = following(target.parent.parent, cluster, "followoutage", tmp_path)
     first = logwriter.day(["success-windows.log", "451-code-0-ffffffff-timeout-windows.log"])
     second = logwriter.day(["550-user-unknown-windows.log",
                             "connect-timeout-10060-windows.log"])
@@ -308,10 +324,9 @@ def test_outage_loses_nothing_and_metrics_tell_the_story(cluster, search_node, t
     assert (metrics["lag_bytes"], metrics["lag_seconds"]) == (0, 0.0)
 
 
-def test_rollover_finishes_the_old_day_then_follows_the_new_one(cluster, search_node,
-                                                                tmp_path):
+def test_rollover_finishes_the_old_day_then_follows_the_new_one(cluster, tmp_path, following):
     today = log_file(tmp_path)
-    follow = Follow(today.parent.parent, cluster, "rollover", tmp_path)
+    follow = following(today.parent.parent, cluster, "rollover", tmp_path)
     follow.start()
     # The day ends in the middle of an attempt: it is sent when the day is finished.
     retries = logwriter.day(["421-retries-bsd.log"])
@@ -333,9 +348,9 @@ def test_rollover_finishes_the_old_day_then_follows_the_new_one(cluster, search_
                         ("251204.log", "delivered")]
 
 
-def test_truncated_file_is_read_again_as_new_content(cluster, search_node, tmp_path):
+def test_truncated_file_is_read_again_as_new_content(cluster, tmp_path, following):
     target = log_file(tmp_path)
-    follow = Follow(target.parent.parent, cluster, "truncation", tmp_path)
+    follow = following(target.parent.parent, cluster, "truncation", tmp_path)
     follow.start()
     logwriter.write(target, logwriter.day(["success-windows.log"]), seed=6, pause=0)
     follow.wait_acknowledged(target)
@@ -357,9 +372,9 @@ def test_truncated_file_is_read_again_as_new_content(cluster, search_node, tmp_p
         encoding="utf-8")
 
 
-def test_deleted_file_is_read_to_its_end_and_its_open_attempts_sent(cluster, tmp_path):
+def test_deleted_file_is_read_to_its_end_and_its_open_attempts_sent(cluster, tmp_path, following):
     target = log_file(tmp_path)
-    follow = Follow(target.parent.parent, cluster, "deletion", tmp_path)
+    follow = following(target.parent.parent, cluster, "deletion", tmp_path)
     follow.start()
     # The last attempt still waits for its retry decision when the file goes away.
     logwriter.write(target, logwriter.day(["550-user-unknown-windows.log"]), seed=8, pause=0)
@@ -378,10 +393,10 @@ def test_deleted_file_is_read_to_its_end_and_its_open_attempts_sent(cluster, tmp
     assert [f["path"] for f in json.loads(follow.registry.read_text())["files"]] == [key]
 
 
-def test_sigusr1_writes_the_metrics_file_at_once(cluster, tmp_path):
+def test_sigusr1_writes_the_metrics_file_at_once(cluster, tmp_path, following):
     target = log_file(tmp_path)
     target.write_bytes(logwriter.day(["success-windows.log"]))
-    follow = Follow(target.parent.parent, cluster, "metrics", tmp_path, metrics_seconds=3600)
+    follow = following(target.parent.parent, cluster, "metrics", tmp_path, metrics_seconds=3600)
     follow.start()
     follow.wait_acknowledged(target)
     assert not follow.metrics.exists()
