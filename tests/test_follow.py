@@ -372,6 +372,28 @@ def test_truncated_file_is_read_again_as_new_content(cluster, tmp_path, followin
         encoding="utf-8")
 
 
+def test_replaced_file_is_finished_and_the_new_one_read_as_new_content(cluster, tmp_path,
+                                                                       following):
+    target = log_file(tmp_path)
+    follow = following(target.parent.parent, cluster, "replacement", tmp_path)
+    follow.start()
+    logwriter.write(target, logwriter.day(["success-windows.log"]), seed=9, pause=0)
+    follow.wait_acknowledged(target)
+    before = expected(target, "replacement")
+
+    # Rotated away under another name; a new file takes the name (another inode).
+    target.rename(target.with_name("251203.log.1"))
+    logwriter.write(target, logwriter.day(["550-user-unknown-windows.log"]), seed=10, pause=0)
+    follow.wait_until(lambda: "finished (replaced)" in follow.log.read_text(encoding="utf-8"))
+    follow.wait_until(lambda: follow.entry(target).get("generation") == 1)
+    log_file(tmp_path, "251204.log")
+    follow.wait_acknowledged(target, finished=True)
+    assert follow.stop() == 0
+
+    after = expected(target, "replacement", generation=1)
+    assert indexed(cluster, "replacement") == {**before, **after}
+
+
 def test_deleted_file_is_read_to_its_end_and_its_open_attempts_sent(cluster, tmp_path, following):
     target = log_file(tmp_path)
     follow = following(target.parent.parent, cluster, "deletion", tmp_path)
