@@ -348,13 +348,19 @@ def test_rollover_finishes_the_old_day_then_follows_the_new_one(cluster, tmp_pat
                         ("251204.log", "delivered")]
 
 
-def test_truncated_file_is_read_again_as_new_content(cluster, tmp_path, following):
+def shipped(cluster, tmp_path, following, namespace: str, sample: str):
+    """A follower that has shipped one sample file: the file, the follower, the documents."""
     target = log_file(tmp_path)
-    follow = following(target.parent.parent, cluster, "truncation", tmp_path)
+    follow = following(target.parent.parent, cluster, namespace, tmp_path)
     follow.start()
-    logwriter.write(target, logwriter.day(["success-windows.log"]), seed=6, pause=0)
+    logwriter.write(target, logwriter.day([sample]), seed=len(namespace), pause=0)
     follow.wait_acknowledged(target)
-    before = expected(target, "truncation")
+    return target, follow, expected(target, namespace)
+
+
+def test_truncated_file_is_read_again_as_new_content(cluster, tmp_path, following):
+    target, follow, before = shipped(cluster, tmp_path, following, "truncation",
+                                     "success-windows.log")
 
     target.write_bytes(b"")
     time.sleep(0.5)
@@ -374,12 +380,8 @@ def test_truncated_file_is_read_again_as_new_content(cluster, tmp_path, followin
 
 def test_replaced_file_is_finished_and_the_new_one_read_as_new_content(cluster, tmp_path,
                                                                        following):
-    target = log_file(tmp_path)
-    follow = following(target.parent.parent, cluster, "replacement", tmp_path)
-    follow.start()
-    logwriter.write(target, logwriter.day(["success-windows.log"]), seed=9, pause=0)
-    follow.wait_acknowledged(target)
-    before = expected(target, "replacement")
+    target, follow, before = shipped(cluster, tmp_path, following, "replacement",
+                                     "success-windows.log")
 
     # Rotated away under another name; a new file takes the name (another inode).
     target.rename(target.with_name("251203.log.1"))
@@ -394,14 +396,11 @@ def test_replaced_file_is_finished_and_the_new_one_read_as_new_content(cluster, 
     assert indexed(cluster, "replacement") == {**before, **after}
 
 
-def test_deleted_file_is_read_to_its_end_and_its_open_attempts_sent(cluster, tmp_path, following):
-    target = log_file(tmp_path)
-    follow = following(target.parent.parent, cluster, "deletion", tmp_path)
-    follow.start()
+def test_deleted_file_is_read_to_its_end_and_its_open_attempts_sent(cluster, tmp_path,
+                                                                    following):
     # The last attempt still waits for its retry decision when the file goes away.
-    logwriter.write(target, logwriter.day(["550-user-unknown-windows.log"]), seed=8, pause=0)
-    follow.wait_acknowledged(target)
-    want = expected(target, "deletion")
+    target, follow, want = shipped(cluster, tmp_path, following, "deletion",
+                                   "550-user-unknown-windows.log")
     key = str(target.resolve())
     target.unlink()
 
