@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import sys
+import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,11 +18,11 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline import (errors, events, ingest, logstash, query, setup as cluster_setup,
-                      ship as shipping, summary)
-from pipeline import dashboards, report, saved_objects
+from pipeline import (dashboards, errors, events, follow as following, ingest, logstash, query,
+                      report, saved_objects, setup as cluster_setup, ship as shipping, summary)
 from pipeline.cluster import ENGINES, Cluster, ClusterError, Connection
 from pipeline.grok import PatternError
+from pipeline.registry import Registry, default_path as default_registry
 
 log = logging.getLogger("senderlog")
 
@@ -62,7 +64,7 @@ def _load_config(ctx: click.Context, _param, value: str | None) -> str | None:
         raise click.BadParameter(f"{path}: unknown cluster keys {sorted(unknown)}")
     ctx.default_map = {
         name: {**cluster, **{k.replace("-", "_"): v for k, v in (data.get(name) or {}).items()}}
-        for name in ("parse", "setup", "ship", "query")
+        for name in ("parse", "setup", "ship", "query", "follow")
     }
     return value
 
@@ -236,6 +238,53 @@ def ship(paths, timezone, platform, host, date, namespace, batch_size, retry_sec
     if result.failed:
         console.print(f"[red]{result.failed} documents refused[/]: see {dead_letter}")
         sys.exit(1)
+
+
+@main.command()
+@source_options
+@cluster_options
+@click.option("--namespace", default="default", show_default=True,
+              help="Data stream namespace: logs-epost.<dataset>-<namespace>.")
+@click.option("--registry", type=click.Path(path_type=Path), default=default_registry,
+              show_default="the user's state folder",
+              help="JSON file of the files read and the offsets the cluster acknowledged.")
+@click.option("--batch-size", default=500, show_default=True, help="Documents per _bulk.")
+@click.option("--flush-seconds", default=1.0, show_default=True,
+              help="Send a batch that is not full after this long.")
+@click.option("--poll-seconds", default=0.5, show_default=True,
+              help="How often to look for new lines and new files.")
+@click.option("--quiet-seconds", default=5.0, show_default=True,
+              help="A file unchanged this long: its last record is complete, and if the next "
+              "day's file exists it is finished.")
+@click.option("--backoff-max", default=30.0, show_default=True,
+              help="Longest wait between two tries while the cluster is unavailable.")
+@click.option("--metrics-seconds", default=60.0, show_default=True,
+              help="How often the counters are logged (and the metrics file rewritten).")
+@click.option("--metrics-file", type=click.Path(path_type=Path),
+              help="JSON file rewritten with the counters; SIGUSR1 rewrites it at once.")
+@click.option("--dead-letter", default="senderlog-failed.ndjson", show_default=True,
+              type=click.Path(path_type=Path), help="Where refused documents are written.")
+def follow(paths, timezone, platform, host, date, namespace, registry, batch_size,
+           flush_seconds, poll_seconds, quiet_seconds, backoff_max, metrics_seconds,
+           metrics_file, dead_letter, **kwargs) -> None:
+    """Ship the senderlogs E-Post is writing, as they grow, until SIGTERM or SIGINT.
+
+    PATHS are senderlog folders (with one folder per computer name), host folders or files.
+    Today's file is followed, then the next day's; the registry remembers what the cluster
+    has acknowledged, so a restart neither loses nor repeats an event.
+    """
+    cluster = connect(**_cluster_args(kwargs), wait_seconds=math.inf)
+    stopping = threading.Event()
+    shipper = shipping.Shipper(cluster, dead_letter, batch_size, retry_seconds=math.inf,
+                               stopping=stopping, max_wait=backoff_max)
+    settings = following.Settings(namespace, batch_size, flush_seconds, poll_seconds,
+                                  quiet_seconds, metrics_seconds, metrics_file)
+    try:
+        follower = following.Follower(list(paths), events.Options(timezone, platform, host, date),
+                                      shipper, Registry(registry), settings, stopping)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from error
+    sys.exit(follower.run())
 
 
 @main.command(name="query")

@@ -83,7 +83,7 @@ def run(paths: list[Path], options: Options, stats: Stats) -> Iterator[dict]:
                         file.path, file.date)
 
         if file.log == "senderlog" and not _continues(previous, file):
-            yield from _finish(assembler, options, platforms)
+            yield from finish(assembler, options, platforms)
             assembler = Assembler()
         if file.log == "senderlog":
             previous = file
@@ -91,23 +91,35 @@ def run(paths: list[Path], options: Options, stats: Stats) -> Iterator[dict]:
         with open(file.path, "rb") as stream:
             platform = options.platform or errors.detect_platform(
                 stream.read(PLATFORM_SCAN_BYTES))
-            platforms[file.path] = platform
             stream.seek(0)
-            log.info("reading %s (%s, host %s, platform %s)", file.path, file.log,
-                     file.host or "unknown", platform or "unknown")
+            yield from file_events(file, stream, platform, assembler, options, platforms)
 
-            last_time = None
-            split = reader.records if file.log == "senderlog" else reader.lines
-            for record in records.parse(split(stream), file):
-                event = ecs.record_event(record, options.timezone, platform, last_time)
-                if record.time and event.get("@timestamp"):
-                    last_time = record.time
-                yield event
-                if file.log == "senderlog":
-                    for attempt in assembler.feed(record):
-                        yield _attempt_event(attempt, assembler, options, platforms)
+    yield from finish(assembler, options, platforms)
 
-    yield from _finish(assembler, options, platforms)
+
+def file_events(file: reader.LogFile, stream, platform: str | None, assembler: Assembler,
+                options: Options, platforms: dict) -> Iterator[dict]:
+    """The events of one file read from `stream`; attempts still open stay in `assembler`."""
+    platforms[file.path] = platform
+    log.info("reading %s (%s, host %s, platform %s)", file.path, file.log,
+             file.host or "unknown", platform or "unknown")
+
+    last_time = None
+    split = reader.records if file.log == "senderlog" else reader.lines
+    for record in records.parse(split(stream), file):
+        event = ecs.record_event(record, options.timezone, platform, last_time)
+        if record.time and event.get("@timestamp"):
+            last_time = record.time
+        yield event
+        if file.log == "senderlog":
+            for attempt in assembler.feed(record):
+                yield _attempt_event(attempt, assembler, options, platforms)
+
+
+def finish(assembler: Assembler, options: Options, platforms: dict) -> Iterator[dict]:
+    """The events of the attempts still open or waiting: the input has ended."""
+    for attempt in assembler.flush():
+        yield _attempt_event(attempt, assembler, options, platforms)
 
 
 def _continues(previous: reader.LogFile | None, file: reader.LogFile) -> bool:
@@ -117,11 +129,6 @@ def _continues(previous: reader.LogFile | None, file: reader.LogFile) -> bool:
     return previous.date is not None and file.date is not None and (
         dt.timedelta(0) <= file.date - previous.date <= dt.timedelta(days=1)
     ) and previous.path != file.path
-
-
-def _finish(assembler: Assembler, options: Options, platforms: dict) -> Iterator[dict]:
-    for attempt in assembler.flush():
-        yield _attempt_event(attempt, assembler, options, platforms)
 
 
 def _attempt_event(attempt: Attempt, assembler: Assembler, options: Options,

@@ -111,12 +111,23 @@ def describe(path: Path, host: str | None, date: dt.date | None) -> LogFile:
 
 
 def records(stream: BinaryIO, start: int = 0) -> Iterator[RawRecord]:
-    """Split a senderlog byte stream into records (format reference, section 3.8)."""
+    """Split a senderlog byte stream into records (format reference, section 3.8).
+
+    A live stream (`tail.Tail`) may answer `None` instead of a line: the writer has gone quiet,
+    so the record in hand is taken as complete instead of waiting for the next one.
+    """
     current: RawRecord | None = None
     offset = start
     number = 0
+    quiet = False
 
     for line, skipped, size in physical_lines(stream):
+        if line is None:
+            if current is not None:
+                yield current
+            current, quiet = None, True
+            continue
+
         number += 1
         line_offset = offset
         offset += size
@@ -126,7 +137,11 @@ def records(stream: BinaryIO, start: int = 0) -> Iterator[RawRecord]:
             if current is not None:
                 current.empty_lines += 1
                 continue
+            if quiet:
+                # The empty line a record leaves behind, written after the pause.
+                continue
             content = b""
+        quiet = False
 
         for piece_offset, prefix, piece, mid_line in _split(content, current):
             at = line_offset + piece_offset
@@ -154,6 +169,9 @@ def lines(stream: BinaryIO, start: int = 0) -> Iterator[RawRecord]:
     """One record per line: the framing of outlog, faillog and the other sibling logs."""
     offset = start
     for number, (line, skipped, size) in enumerate(physical_lines(stream), 1):
+        if line is None:
+            # A live stream gone quiet: each line is a whole record already.
+            continue
         content = line.rstrip(b"\r")
         if content:
             yield RawRecord(offset, number, None, b"", bytearray(content),
@@ -166,9 +184,13 @@ def physical_lines(stream: BinaryIO) -> Iterator[tuple[bytes, int, int]]:
 
     A line longer than MAX_RECORD_BYTES is cut; what is dropped is counted so that offsets
     stay right and the event can say it was cut. A last line without LF is still yielded.
+    A live stream's `None` (nothing new for a while) is passed on as (None, 0, 0).
     """
     while True:
         line = stream.readline(MAX_RECORD_BYTES)
+        if line is None:
+            yield None, 0, 0
+            continue
         if not line:
             return
 

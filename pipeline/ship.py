@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenacity import (Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay,
-                      wait_exponential_jitter)
+                      stop_when_event_set, wait_exponential_jitter)
 
 from pipeline.cluster import Cluster, ClusterError, ClusterUnavailable
 from pipeline.templates import data_stream
@@ -81,13 +83,17 @@ class Shipper:
 
     def __init__(self, cluster: Cluster, dead_letter: Path, batch_size: int = 1000,
                  batch_bytes: int = 5 * 1024 * 1024, retry_seconds: float = 900,
-                 pipeline: str | None = None):
+                 pipeline: str | None = None, stopping: threading.Event | None = None,
+                 max_wait: float = 30):
         self.cluster = cluster
         self.dead_letter = dead_letter
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.retry_seconds = retry_seconds
         self.pipeline = pipeline
+        # A long-running caller sets this to cut a retry wait short (on SIGTERM).
+        self.stopping = stopping
+        self.max_wait = max_wait
         self.stats = ShipStats()
 
     def ship(self, documents: Iterable[Document], progress=None) -> ShipStats:
@@ -98,17 +104,22 @@ class Shipper:
             batch.append(document)
             size += len(json.dumps(document.source, ensure_ascii=False))
             if len(batch) >= self.batch_size or size >= self.batch_bytes:
-                self._send(batch, progress)
+                self.send(batch, progress)
                 batch, size = [], 0
         if batch:
-            self._send(batch, progress)
+            self.send(batch, progress)
         return self.stats
 
-    def _send(self, batch: list[Document], progress) -> None:
+    def send(self, batch: list[Document], progress=None) -> None:
+        """One batch, retried until the cluster has answered for every document."""
         pending = {document.id: document for document in batch}
+        stop = stop_after_delay(self.retry_seconds)
+        if self.stopping is not None:
+            stop = stop | stop_when_event_set(self.stopping)
         retrying = Retrying(
-            stop=stop_after_delay(self.retry_seconds),
-            wait=wait_exponential_jitter(initial=1, max=30),
+            stop=stop,
+            sleep=self.stopping.wait if self.stopping is not None else time.sleep,
+            wait=wait_exponential_jitter(initial=1, max=self.max_wait),
             retry=retry_if_exception_type((ClusterUnavailable, RetryLater)),
             before_sleep=self._before_retry,
             reraise=True,
