@@ -16,7 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline import (errors, events, ingest, logstash, query, setup as cluster_setup,
-                      ship as shipping, summary)
+                      ship as shipping, summary, workers as parallel)
 from pipeline.cluster import ENGINES, Cluster, ClusterError, Connection
 from pipeline.grok import PatternError
 
@@ -136,7 +136,9 @@ def _cluster_args(kwargs: dict) -> dict:
 @source_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="NDJSON file to write; - for standard output.")
-def parse(paths, timezone, platform, host, date, output) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Processes reading files in parallel (one host's days stay together).")
+def parse(paths, timezone, platform, host, date, output, workers) -> None:
     """Parse senderlog files and folders into NDJSON events.
 
     Every record becomes an event (dataset epost.senderlog), every delivery attempt another
@@ -146,9 +148,12 @@ def parse(paths, timezone, platform, host, date, output) -> None:
     stats = events.Stats()
     target = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
     try:
-        for event in events.run(list(paths), options, stats):
-            stats.count(event)
-            target.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
+        if workers > 1:
+            parallel.parse(list(paths), options, stats, target, workers)
+        else:
+            for event in events.run(list(paths), options, stats):
+                stats.count(event)
+                target.write(events.to_ndjson(event))
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except PatternError as error:
