@@ -63,7 +63,7 @@ def machine() -> str:
 @click.option("--days", default=2, show_default=True, help="Days per host.")
 @click.option("--attempts", default=2000, show_default=True, help="Attempts per host and day.")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--sizes", default="500,2000,8000", show_default=True,
+@click.option("--sizes", default="1000,4000,16000", show_default=True,
               help="Attempts in the single files of the memory measurement.")
 @click.option("--naive-lines", default=20_000, show_default=True,
               help="Lines given to the naive pygrok baseline.")

@@ -30,6 +30,9 @@ TIME = re.compile(rb"(\d\d):(\d\d):(\d\d):(\d\d\d)")
 ID_RECORD = re.compile(rb"\[\d\d:\d\d:\d\d:\d\d\d\] \[B\d")
 LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")
 DAY_MS = 86_400_000
+# A busier server runs more delivery threads: one per this many attempts a day, at least
+# the generator's own number.
+ATTEMPTS_PER_THREAD = 1000
 # Japanese reply texts some Japanese servers send, written by E-Post as CP932 bytes.
 JAPANESE_REPLIES = {
     b"Recipient address rejected: User unknown":
@@ -156,8 +159,9 @@ class Generator:
         """The blocks of one host's day, the threads' blocks merged by time."""
         choices = [s for s in SCENARIOS if s.platform == platform]
         weights = [s.weight for s in choices]
+        threads = max(self.threads, -(-attempts // ATTEMPTS_PER_THREAD))
         starts = sorted(self.rng.randrange(DAY_MS) for _ in range(attempts))
-        per_thread = [starts[index::self.threads] for index in range(self.threads)]
+        per_thread = [starts[index::threads] for index in range(threads)]
         streams = [self._thread(times, choices, weights) for times in per_thread]
 
         merged = heapq.merge(*streams, key=lambda block: block.time_ms)

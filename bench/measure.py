@@ -51,12 +51,7 @@ def parse(paths, workers) -> None:
     options, stats = events.Options(), events.Stats()
     started = time.perf_counter()
     with open(os.devnull, "w", encoding="utf-8") as target:
-        if workers > 1:
-            parallel.parse(list(paths), options, stats, target, workers)
-        else:
-            for event in events.run(list(paths), options, stats):
-                stats.count(event)
-                target.write(events.to_ndjson(event))
+        parallel.parse(list(paths), options, stats, target, workers)
     seconds = time.perf_counter() - started
 
     own, children = peak_rss_mb()

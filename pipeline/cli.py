@@ -148,12 +148,7 @@ def parse(paths, timezone, platform, host, date, output, workers) -> None:
     stats = events.Stats()
     target = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
     try:
-        if workers > 1:
-            parallel.parse(list(paths), options, stats, target, workers)
-        else:
-            for event in events.run(list(paths), options, stats):
-                stats.count(event)
-                target.write(events.to_ndjson(event))
+        parallel.parse(list(paths), options, stats, target, workers)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except PatternError as error:

@@ -55,6 +55,8 @@ class Document:
     id: str
     index: str
     source: dict
+    # The source as JSON, made once when the document joins a batch and sent as it is.
+    text: str = ""
 
 
 def document_id(event: dict) -> str:
@@ -95,8 +97,9 @@ class Shipper:
         batch: list[Document] = []
         size = 0
         for document in documents:
+            document.text = json.dumps(document.source, ensure_ascii=False)
             batch.append(document)
-            size += len(json.dumps(document.source, ensure_ascii=False))
+            size += len(document.text)
             if len(batch) >= self.batch_size or size >= self.batch_bytes:
                 self._send(batch, progress)
                 batch, size = [], 0
@@ -125,10 +128,10 @@ class Shipper:
         before_sleep_log(log, logging.WARNING)(state)
 
     def _try(self, pending: dict[str, Document]) -> None:
-        operations: list[dict] = []
+        operations: list[dict | str] = []
         for document in pending.values():
             operations.append({"create": {"_index": document.index, "_id": document.id}})
-            operations.append(document.source)
+            operations.append(document.text)
 
         try:
             answer = self.cluster.bulk(operations, pipeline=self.pipeline)

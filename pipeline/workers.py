@@ -38,8 +38,14 @@ class Written:
 
 
 def parse(paths: list[Path], options: events.Options, stats: events.Stats, target: TextIO,
-          workers: int) -> None:
+          workers: int = 1) -> None:
     """Write the NDJSON of every event to target, reading with `workers` processes."""
+    if workers == 1:
+        for event in events.run(paths, options, stats):
+            stats.count(event)
+            target.write(events.to_ndjson(event))
+        return
+
     order = list(events.sequence(reader.discover(paths, options.host, options.date)))
     units, unit_of = _units(order)
 
