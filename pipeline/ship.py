@@ -16,6 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from tenacity import (Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay,
@@ -65,9 +66,15 @@ def document_id(event: dict) -> str:
     path = event["log"]["file"]["path"]
     # With a host the file name is unique (senderlog/<host>/<yymmdd>.log); without one the
     # absolute path is the best identity there is.
-    where = Path(path).name if host else str(Path(path).resolve())
+    where = _file_name(path) if host else str(Path(path).resolve())
     key = "|".join([event["event"]["dataset"], host, where, str(event["log"]["offset"])])
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _file_name(path: str) -> str:
+    # Every event of a file asks again, and a Path costs as much as the rest of the id.
+    return Path(path).name
 
 
 def documents(events: Iterable[dict], namespace: str) -> Iterator[Document]:
