@@ -81,6 +81,7 @@ def main(hosts, days, attempts, repeat, seed, sizes, naive_lines, cluster_record
     cores = os.cpu_count() or 1
     console.print(f"[bold]machine[/]: {machine()}")
     figures = Figures(cores)
+    figures.load.append(os.getloadavg())
 
     main_corpus = corpus("fleet", hosts, days, attempts, seed, console)
     info = json.loads((main_corpus / "manifest.json").read_text())
@@ -111,6 +112,7 @@ def main(hosts, days, attempts, repeat, seed, sizes, naive_lines, cluster_record
     console.print("ingest pipeline and shipping on OpenSearch ...")
     figures.cluster = cluster_runs.run(main_corpus, cluster_records, url, repeat, console)
 
+    figures.load.append(os.getloadavg())
     figures.print(console)
 
 

@@ -49,6 +49,7 @@ def main() -> None:
 def parse(paths, workers) -> None:
     """Parse, diagnose and serialise to NDJSON (written to /dev/null), as `senderlog parse`."""
     options, stats = events.Options(), events.Stats()
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     with open(os.devnull, "w", encoding="utf-8") as target:
         parallel.parse(list(paths), options, stats, target, workers)
@@ -56,7 +57,15 @@ def parse(paths, workers) -> None:
 
     own, children = peak_rss_mb()
     _report(records=stats.records, attempts=stats.attempts, unparsed=stats.unparsed,
-            seconds=seconds, rss_mb=own, worker_rss_mb=children)
+            seconds=seconds, cpu_seconds=_cpu_seconds() - cpu_before, rss_mb=own,
+            worker_rss_mb=children)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished worker processes."""
+    return sum(usage.ru_utime + usage.ru_stime for usage in (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 @main.command()
