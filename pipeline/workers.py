@@ -5,7 +5,8 @@ attempts and what is remembered of a message, so a chain is read by one process,
 first file to its last. Every sibling log file is a unit of its own. Each process writes the
 events of every file, and the attempts still open at the end of its chain, to files of their
 own in a temporary folder; the parent copies them out in the order a single process would
-have written them. Memory stays that of one file per process, whatever the corpus size.
+have written them. Each process needs the memory of one chain's reading, whatever the corpus
+size, and the parent little more than a copy buffer.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def parse(paths: list[Path], options: events.Options, stats: events.Stats, targe
             _copy(written(number).pieces[piece], target)
         if chain is not None:
             _copy(written(chain).end, target)
+
+    # Units are merged as their output is needed; the summary lists guessed dates by file.
+    position = {str(file.path): index for index, (file, _) in enumerate(order)}
+    stats.dates_guessed.sort(key=position.__getitem__)
 
 
 def _units(order: list[tuple[reader.LogFile, bool]]) -> tuple[list[Unit], list[int]]:
