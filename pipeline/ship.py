@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import orjson
 from tenacity import (Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay,
                       wait_exponential_jitter)
 
@@ -71,6 +72,18 @@ def document_id(event: dict) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
+def _serialise(source: dict) -> str:
+    """The document as JSON for `_bulk`: orjson, many times faster than the json module.
+
+    orjson refuses integers beyond 64 bits, which a damaged log can put into a numeric
+    field; the json module writes them, and the cluster then says what it thinks of them.
+    """
+    try:
+        return orjson.dumps(source).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(source, ensure_ascii=False)
+
+
 @lru_cache(maxsize=1024)
 def _file_name(path: str) -> str:
     # Every event of a file asks again, and a Path costs as much as the rest of the id.
@@ -104,7 +117,7 @@ class Shipper:
         batch: list[Document] = []
         size = 0
         for document in documents:
-            document.text = json.dumps(document.source, ensure_ascii=False)
+            document.text = _serialise(document.source)
             batch.append(document)
             size += len(document.text)
             if len(batch) >= self.batch_size or size >= self.batch_bytes:

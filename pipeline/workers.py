@@ -20,6 +20,8 @@ from typing import TextIO
 
 from pipeline import events, reader
 
+COPY_BUFFER = 1024 * 1024
+
 
 @dataclass
 class Unit:
@@ -120,6 +122,8 @@ def _write(found, path: Path, stats: events.Stats) -> None:
 
 
 def _copy(piece: Path, target: TextIO) -> None:
-    with open(piece, encoding="utf-8") as source:
-        shutil.copyfileobj(source, target)
+    # The pieces are UTF-8 like the target: copied as bytes, not decoded and encoded again.
+    target.flush()
+    with open(piece, "rb") as source:
+        shutil.copyfileobj(source, target.buffer, COPY_BUFFER)
     piece.unlink()
