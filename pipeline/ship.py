@@ -148,9 +148,10 @@ class Shipper:
         before_sleep_log(log, logging.WARNING)(state)
 
     def _try(self, pending: dict[str, Document]) -> None:
-        operations: list[dict | str] = []
+        operations: list[str] = []
         for document in pending.values():
-            operations.append({"create": {"_index": document.index, "_id": document.id}})
+            operations.append(_serialise({"create": {"_index": document.index,
+                                                     "_id": document.id}}))
             operations.append(document.text)
 
         try:
