@@ -91,11 +91,15 @@ def main(hosts, days, attempts, repeat, seed, sizes, naive_lines, cluster_record
     # The worker counts take turns, so that a busy moment of the machine does not fall on
     # one of them only.
     runs: dict[int, list[dict]] = {workers: [] for workers in sorted({1, 2, cores})}
+    free: dict[int, list[float]] = {workers: [] for workers in runs if workers > 1}
     for turn in range(1, repeat + 1):
         for workers, found in runs.items():
             console.print(f"parse with {workers} worker(s) ({turn}) ...")
             found.append(measure("parse", main_corpus, "--workers", workers))
+        for workers, speedups in free.items():
+            speedups.append(measure("cores", "--workers", workers)["speedup"])
     figures.parse = {workers: fastest(found) for workers, found in runs.items()}
+    figures.free = {workers: max(speedups) for workers, speedups in free.items()}
 
     for size in (int(value) for value in sizes.split(",")):
         single = corpus("file", 1, 1, size, seed, console)

@@ -6,6 +6,7 @@ counts in another's.
 
     python -m bench.measure parse PATH... --workers N
     python -m bench.measure naive PATH --lines N
+    python -m bench.measure cores --workers N
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import click
@@ -23,6 +25,7 @@ import pygrok
 
 from pipeline import events, grok, records, workers as parallel
 
+SPIN_LOOPS = 20_000_000
 PREFIX = re.compile(rb"^\[\d\d:\d\d:\d\d(?::\d\d\d)?\] ")
 
 
@@ -102,6 +105,29 @@ def naive(path, lines) -> None:
     dispatch_seconds = time.perf_counter() - started
     _report(lines=len(texts), matched=matched, patterns=len(matchers), seconds=seconds,
             dispatch_matched=classified, dispatch_seconds=dispatch_seconds)
+
+
+@main.command()
+@click.option("--workers", default=2, show_default=True)
+def cores(workers) -> None:
+    """How much faster `workers` busy processes finish together than one after the other.
+
+    On a machine shared with other work this is what --workers can get at best.
+    """
+    one = _spin(SPIN_LOOPS)
+    with ProcessPoolExecutor(workers) as pool:
+        started = time.perf_counter()
+        list(pool.map(_spin, [SPIN_LOOPS] * workers))
+        together = time.perf_counter() - started
+    _report(seconds=together, speedup=workers * one / together)
+
+
+def _spin(loops: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for number in range(loops):
+        total += number
+    return time.perf_counter() - started
 
 
 def _report(**values) -> None:

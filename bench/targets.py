@@ -46,6 +46,8 @@ class Figures:
     cores: int
     load: list[tuple[float, float, float]] = field(default_factory=list)
     parse: dict[int, dict] = field(default_factory=dict)
+    # What N busy processes got at once on this machine, as a speed-up over one.
+    free: dict[int, float] = field(default_factory=dict)
     memory: list[dict] = field(default_factory=list)
     naive: dict = field(default_factory=dict)
     cluster: dict = field(default_factory=dict)
@@ -130,6 +132,9 @@ class Figures:
                 self.parse[1]["cpu_seconds"] / self.parse[1]["records"])
             table.add_row("  CPU time per record over one worker's", f"{cost:.2f}x",
                           "(for reference)", f"{workers / cost:.2f}x if the cores were free")
+            table.add_row(f"  {workers} busy loops at once over one (free cores)",
+                          f"{self.free[workers]:.2f}x", "(for reference)",
+                          "what the machine gave to any program")
 
         shipped = rate(self.cluster["ship"], "documents") / rate(self.cluster["raw"],
                                                                   "documents")
