@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test generated clean
+.PHONY: install demo test generated bench clean
 
 $(BIN)/senderlog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: install
 # The whole test suite.
 test: install
 	$(BIN)/pytest -q
+
+# Throughput and memory on a generated corpus (.cache/bench/), against the targets; starts its
+# own OpenSearch node like the tests. Options: make bench BENCH_ARGS="--hosts 8 --days 3".
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The Logstash and ingest pipelines generated from grok_patterns/ and pipeline/data/, and the
 # dashboards from pipeline/data/dashboards.yaml; a test fails when the committed files differ

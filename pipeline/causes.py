@@ -137,10 +137,15 @@ def classify_reply(
 
 def local_answer(text: str) -> str | None:
     """The label of an answer E-Post generated itself, or None for a remote reply."""
-    for entry in local_answers():
-        if re.search(entry["match"], text):
-            return entry["label"]
+    for pattern, label in _local_patterns():
+        if pattern.search(text):
+            return label
     return None
+
+
+@cache
+def _local_patterns() -> tuple[tuple[re.Pattern, str], ...]:
+    return tuple((re.compile(entry["match"]), entry["label"]) for entry in local_answers())
 
 
 def parse_local_451(text: str) -> tuple[int, str] | None:

@@ -19,7 +19,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline import (dashboards, errors, events, follow as following, ingest, logstash, query,
-                      report, saved_objects, setup as cluster_setup, ship as shipping, summary)
+                      report, saved_objects, setup as cluster_setup, ship as shipping, summary,
+                      workers as parallel)
 from pipeline.cluster import ENGINES, Cluster, ClusterError, Connection
 from pipeline.grok import PatternError
 from pipeline.registry import Registry, default_path as default_registry
@@ -140,7 +141,9 @@ def _cluster_args(kwargs: dict) -> dict:
 @source_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="NDJSON file to write; - for standard output.")
-def parse(paths, timezone, platform, host, date, output) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Processes reading files in parallel (one host's days stay together).")
+def parse(paths, timezone, platform, host, date, output, workers) -> None:
     """Parse senderlog files and folders into NDJSON events.
 
     Every record becomes an event (dataset epost.senderlog), every delivery attempt another
@@ -150,9 +153,7 @@ def parse(paths, timezone, platform, host, date, output) -> None:
     stats = events.Stats()
     target = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
     try:
-        for event in events.run(list(paths), options, stats):
-            stats.count(event)
-            target.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
+        parallel.parse(list(paths), options, stats, target, workers)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except PatternError as error:
@@ -296,13 +297,16 @@ def follow(paths, timezone, platform, host, date, namespace, registry, batch_siz
 @click.option("--by", help="Group by this field, e.g. host.name.")
 @click.option("--interval", default="1d", show_default=True,
               help="Bucket size of failures-over-time.")
+@click.option("--namespace", default="*", show_default=True,
+              help="Ask only the data streams of this namespace.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
-def query_command(question, text, since, by, interval, as_json, **kwargs) -> None:
+def query_command(question, text, since, by, interval, namespace, as_json, **kwargs) -> None:
     """Ask a fleet-wide question: top-causes, top-domains, failures-over-time,
     starttls-suspects, or search TEXT (a query string)."""
     cluster = connect(**_cluster_args(kwargs))
     try:
-        rows = query.ask(cluster, question, since, by, interval=interval, query=text)
+        rows = query.ask(cluster, question, since, by, namespace, interval=interval,
+                         query=text)
     except ClusterError as error:
         raise click.ClickException(f"query failed: {error}") from None
 

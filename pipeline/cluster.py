@@ -120,8 +120,8 @@ class Cluster:
         return self._call(self.client.transport.perform_request, method, path, params=params,
                           body=body)
 
-    def bulk(self, operations: list[dict], pipeline: str | None = None) -> dict:
-        """One `_bulk` request."""
+    def bulk(self, operations: list[dict | str], pipeline: str | None = None) -> dict:
+        """One `_bulk` request; a line given as a string is sent as it is."""
         params = {"pipeline": pipeline} if pipeline else None
         if self.engine == "elasticsearch":
             return self._call(self.client.bulk, operations=operations, pipeline=pipeline)

@@ -9,7 +9,7 @@ carry the diagnosis. ECS fields are used where ECS has them, everything else is 
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -36,24 +36,43 @@ def captures() -> dict[str, dict]:
 
 def put(event: dict, dotted: str, value: object) -> None:
     """Set a dotted field in a nested event."""
-    *parents, leaf = dotted.split(".")
+    parents, leaf = _path(dotted)
     node = event
     for part in parents:
         node = node.setdefault(part, {})
     node[leaf] = value
 
 
+@cache
+def _path(dotted: str) -> tuple[tuple[str, ...], str]:
+    # The same few hundred field names come back for every record.
+    *parents, leaf = dotted.split(".")
+    return tuple(parents), leaf
+
+
 def timestamp(date: dt.date, time: str | None, zone: ZoneInfo) -> str | None:
     """ISO 8601 local time with offset from the file date and a record's hh:mm:ss[:mmm]."""
     if time is None:
         return None
-    hours, minutes, seconds, *rest = (int(part) for part in time.split(":"))
+    # Many records share a second, and the offset cannot change within one: the date part
+    # and the offset are worked out once per second, the milliseconds put between them.
+    second = _second(date, time[:8], zone)
+    if second is None:
+        return None
+    millis = time[9:] or "000"
+    return f"{second[0]}.{millis}{second[1]}"
+
+
+@lru_cache(maxsize=4096)
+def _second(date: dt.date, time: str, zone: ZoneInfo) -> tuple[str, str] | None:
     try:
+        hours, minutes, seconds = (int(part) for part in time.split(":"))
         moment = dt.datetime(date.year, date.month, date.day, hours, minutes, seconds,
-                             (rest[0] if rest else 0) * 1000, tzinfo=zone)
+                             tzinfo=zone)
     except ValueError:  # a damaged prefix such as [27:61:00:000]
         return None
-    return moment.isoformat(timespec="milliseconds")
+    text = moment.isoformat(timespec="seconds")
+    return text[:19], text[19:]
 
 
 def log_date(text: str, zone: ZoneInfo) -> str:
@@ -70,14 +89,10 @@ def typed_fields(event: dict, found: dict[str, str], log: str = "senderlog") -> 
     Captures of the sibling logs go under epost.log.* where the senderlog's would go under
     epost.senderlog.*; a sender written as "-" (mail E-Post generated itself) is left out.
     """
-    table = captures()
     for name, value in found.items():
         if log != "senderlog" and name == "sender" and value == "-":
             continue
-        entry = table.get(name)
-        if entry is None:
-            raise KeyError(f"capture {name} is missing from fields.yaml")
-        kind = entry.get("type", "keyword")
+        kind, target = _field(name, log)
         if kind == "ignore":
             continue
         if kind == "long":
@@ -86,10 +101,22 @@ def typed_fields(event: dict, found: dict[str, str], log: str = "senderlog") -> 
             value = value.split()
             if not value:
                 continue
-        target = entry["field"]
-        if log != "senderlog" and target.startswith("epost.senderlog."):
-            target = "epost.log." + target.removeprefix("epost.senderlog.")
         put(event, target, value)
+
+
+@cache
+def _field(name: str, log: str) -> tuple[str, str]:
+    """The type and the field of a capture in the events of one log."""
+    entry = captures().get(name)
+    if entry is None:
+        raise KeyError(f"capture {name} is missing from fields.yaml")
+    kind = entry.get("type", "keyword")
+    if kind == "ignore":
+        return kind, ""
+    target = entry["field"]
+    if log != "senderlog" and target.startswith("epost.senderlog."):
+        target = "epost.log." + target.removeprefix("epost.senderlog.")
+    return kind, target
 
 
 def _base(dataset: str, record_file, offset: int, when: str | None) -> dict:

@@ -7,9 +7,10 @@ message) is kept while the files of one host follow day by day, and started afre
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,6 +22,8 @@ from pipeline.diagnosis import diagnose
 log = logging.getLogger("senderlog")
 
 PLATFORM_SCAN_BYTES = 256 * 1024
+# One encoder for every event: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 @dataclass
@@ -67,14 +70,57 @@ class Stats:
         if ecs.TRUNCATED_TAG in event.get("tags", ()):
             self.truncated += 1
 
+    def merge(self, other: Stats) -> None:
+        """Add the counts of another part of the same run."""
+        for name in ("files", "records", "attempts", "unparsed", "truncated"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("datasets", "logs", "causes", "failing_domains"):
+            getattr(self, name).update(getattr(other, name))
+        self.dates_guessed.extend(other.dates_guessed)
+
+
+def to_ndjson(event: dict) -> str:
+    """One NDJSON line: keys sorted, non-ASCII text as it is."""
+    return _ENCODER.encode(event) + "\n"
+
 
 def run(paths: list[Path], options: Options, stats: Stats) -> Iterator[dict]:
     """Every event of the given files and folders, records and attempts interleaved."""
-    assembler = Assembler()
-    previous: reader.LogFile | None = None
-    platforms: dict[Path, str | None] = {}
+    chain = Chain(options, stats)
+    for file, starts_chain in sequence(reader.discover(paths, options.host, options.date)):
+        if starts_chain:
+            yield from chain.finish()
+            chain = Chain(options, stats)
+        yield from chain.read(file)
+    yield from chain.finish()
 
-    for file in reader.discover(paths, options.host, options.date):
+
+def sequence(files: Iterable[reader.LogFile]) -> Iterator[tuple[reader.LogFile, bool]]:
+    """Each file, and whether it starts a new chain of one host's consecutive senderlogs.
+
+    Sibling logs neither start nor break a chain.
+    """
+    previous: reader.LogFile | None = None
+    for file in files:
+        if file.log != "senderlog":
+            yield file, False
+            continue
+        yield file, not _continues(previous, file)
+        previous = file
+
+
+class Chain:
+    """Reads the files of one chain, keeping the attempts that span them."""
+
+    def __init__(self, options: Options, stats: Stats):
+        self.options = options
+        self.stats = stats
+        self.assembler = Assembler()
+        self.platforms: dict[Path, str | None] = {}
+
+    def read(self, file: reader.LogFile) -> Iterator[dict]:
+        """The events of one file: its records, and the attempts they complete."""
+        options, stats = self.options, self.stats
         stats.files += 1
         stats.logs[file.log] += 1
         if file.date_source == "modification time":
@@ -82,44 +128,38 @@ def run(paths: list[Path], options: Options, stats: Stats) -> Iterator[dict]:
             log.warning("%s: no date in the file name; using its modification date %s",
                         file.path, file.date)
 
-        if file.log == "senderlog" and not _continues(previous, file):
-            yield from finish(assembler, options, platforms)
-            assembler = Assembler()
-        if file.log == "senderlog":
-            previous = file
-
         with open(file.path, "rb") as stream:
             platform = options.platform or errors.detect_platform(
                 stream.read(PLATFORM_SCAN_BYTES))
             stream.seek(0)
-            yield from file_events(file, stream, platform, assembler, options, platforms)
+            yield from self.events(file, stream, platform)
 
-    yield from finish(assembler, options, platforms)
+    def events(self, file: reader.LogFile, stream, platform: str | None) -> Iterator[dict]:
+        """The events of one file read from `stream`, which may be a file still growing."""
+        self.platforms[file.path] = platform
+        log.info("reading %s (%s, host %s, platform %s)", file.path, file.log,
+                 file.host or "unknown", platform or "unknown")
 
+        last_time = None
+        split = reader.records if file.log == "senderlog" else reader.lines
+        for record in records.parse(split(stream), file):
+            event = ecs.record_event(record, self.options.timezone, platform, last_time)
+            if record.time and event.get("@timestamp"):
+                last_time = record.time
+            yield event
+            if file.log == "senderlog":
+                for attempt in self.assembler.feed(record):
+                    yield self._attempt_event(attempt)
 
-def file_events(file: reader.LogFile, stream, platform: str | None, assembler: Assembler,
-                options: Options, platforms: dict) -> Iterator[dict]:
-    """The events of one file read from `stream`; attempts still open stay in `assembler`."""
-    platforms[file.path] = platform
-    log.info("reading %s (%s, host %s, platform %s)", file.path, file.log,
-             file.host or "unknown", platform or "unknown")
+    def finish(self) -> Iterator[dict]:
+        """The attempts still open at the end of the chain."""
+        for attempt in self.assembler.flush():
+            yield self._attempt_event(attempt)
 
-    last_time = None
-    split = reader.records if file.log == "senderlog" else reader.lines
-    for record in records.parse(split(stream), file):
-        event = ecs.record_event(record, options.timezone, platform, last_time)
-        if record.time and event.get("@timestamp"):
-            last_time = record.time
-        yield event
-        if file.log == "senderlog":
-            for attempt in assembler.feed(record):
-                yield _attempt_event(attempt, assembler, options, platforms)
-
-
-def finish(assembler: Assembler, options: Options, platforms: dict) -> Iterator[dict]:
-    """The events of the attempts still open or waiting: the input has ended."""
-    for attempt in assembler.flush():
-        yield _attempt_event(attempt, assembler, options, platforms)
+    def _attempt_event(self, attempt: Attempt) -> dict:
+        platform = self.platforms.get(attempt.first.file.path)
+        found = diagnose(attempt, self.assembler, platform)
+        return ecs.attempt_event(attempt, found, self.options.timezone, platform)
 
 
 def _continues(previous: reader.LogFile | None, file: reader.LogFile) -> bool:
@@ -129,10 +169,3 @@ def _continues(previous: reader.LogFile | None, file: reader.LogFile) -> bool:
     return previous.date is not None and file.date is not None and (
         dt.timedelta(0) <= file.date - previous.date <= dt.timedelta(days=1)
     ) and previous.path != file.path
-
-
-def _attempt_event(attempt: Attempt, assembler: Assembler, options: Options,
-                   platforms: dict) -> dict:
-    platform = platforms.get(attempt.first.file.path)
-    found = diagnose(attempt, assembler, platform)
-    return ecs.attempt_event(attempt, found, options.timezone, platform)

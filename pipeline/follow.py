@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import errors, events, reader, ship
-from pipeline.attempts import Assembler
 from pipeline.cluster import ClusterError
 from pipeline.registry import Identity, Registry, write_atomically
 from pipeline.tail import Stopped, Tail
@@ -201,15 +200,13 @@ class Source(threading.Thread):
                     on_identity=lambda identity: follower.registry.identify(key, identity))
         self.reading = (key, generation, tail)
         file = reader.describe(path, follower.options.host, follower.options.date)
-        assembler = Assembler()
-        platforms: dict = {}
+        chain = events.Chain(follower.options, events.Stats())
 
-        for event in events.file_events(file, tail, platform, assembler, follower.options,
-                                        platforms):
+        for event in chain.events(file, tail, platform):
             # Events made before the acknowledged position are in the cluster already.
             if tail.position >= skip:
                 follower.put(Item(key, generation, tail.sealed, event))
-        for event in events.finish(assembler, follower.options, platforms):
+        for event in chain.finish():
             follower.put(Item(key, generation, tail.sealed, event))
 
         log.info("%s finished (%s) at byte %d", path, tail.reason, tail.position)

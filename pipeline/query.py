@@ -148,8 +148,9 @@ QUESTIONS = {q.name: q for q in (
 
 
 def ask(cluster: Cluster, name: str, since: str | None, by: str | None = None,
-        **options) -> list[dict]:
-    """Run one question and return its rows."""
+        namespace: str = "*", **options) -> list[dict]:
+    """Run one question over the delivery data streams of `namespace` (all by default)."""
     question = QUESTIONS[name]
-    answer = cluster.search(DELIVERY, question.body(since, by=by, **options))
+    index = DELIVERY.replace("*", namespace)
+    answer = cluster.search(index, question.body(since, by=by, **options))
     return question.rows(answer, by)

@@ -18,8 +18,10 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 
+import orjson
 from tenacity import (Retrying, before_sleep_log, retry_if_exception_type, stop_after_delay,
                       stop_when_event_set, wait_exponential_jitter)
 
@@ -58,6 +60,11 @@ class Document:
     index: str
     source: dict
 
+    @cached_property
+    def text(self) -> str:
+        """The source as JSON, made once and sent as it is, however often it is retried."""
+        return _serialise(self.source)
+
 
 def document_id(event: dict) -> str:
     """A stable id: the same record (or attempt) of the same file always gets the same id."""
@@ -65,9 +72,27 @@ def document_id(event: dict) -> str:
     path = event["log"]["file"]["path"]
     # With a host the file name is unique (senderlog/<host>/<yymmdd>.log); without one the
     # absolute path is the best identity there is.
-    where = Path(path).name if host else str(Path(path).resolve())
+    where = _file_name(path) if host else str(Path(path).resolve())
     key = "|".join([event["event"]["dataset"], host, where, str(event["log"]["offset"])])
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+def _serialise(source: dict) -> str:
+    """The document as JSON for `_bulk`: orjson, many times faster than the json module.
+
+    orjson refuses integers beyond 64 bits, which a damaged log can put into a numeric
+    field; the json module writes them, and the cluster then says what it thinks of them.
+    """
+    try:
+        return orjson.dumps(source).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(source, ensure_ascii=False)
+
+
+@lru_cache(maxsize=1024)
+def _file_name(path: str) -> str:
+    # Every event of a file asks again, and a Path costs as much as the rest of the id.
+    return Path(path).name
 
 
 def documents(events: Iterable[dict], namespace: str) -> Iterator[Document]:
@@ -102,7 +127,7 @@ class Shipper:
         size = 0
         for document in documents:
             batch.append(document)
-            size += len(json.dumps(document.source, ensure_ascii=False))
+            size += len(document.text)
             if len(batch) >= self.batch_size or size >= self.batch_bytes:
                 self.send(batch, progress)
                 batch, size = [], 0
@@ -136,10 +161,11 @@ class Shipper:
         before_sleep_log(log, logging.WARNING)(state)
 
     def _try(self, pending: dict[str, Document]) -> None:
-        operations: list[dict] = []
+        operations: list[str] = []
         for document in pending.values():
-            operations.append({"create": {"_index": document.index, "_id": document.id}})
-            operations.append(document.source)
+            operations.append(_serialise({"create": {"_index": document.index,
+                                                     "_id": document.id}}))
+            operations.append(document.text)
 
         try:
             answer = self.cluster.bulk(operations, pipeline=self.pipeline)

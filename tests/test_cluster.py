@@ -179,7 +179,7 @@ def test_top_domains_failures_over_time_and_starttls_suspects(shipped, cluster):
 
 def test_query_command_prints_json(shipped, search_node):
     result = run("query", "top-causes", "--since", "all", "--json", "--by", "event.dataset",
-                 url=search_node.url)
+                 "--namespace", "samples", url=search_node.url)
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert sum(row["attempts"] for row in rows) == 9

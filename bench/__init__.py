@@ -1,0 +1,1 @@
+"""Benchmark of the parser and the shipper on generated fleet-sized senderlog corpora."""
