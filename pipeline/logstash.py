@@ -78,8 +78,9 @@ def render(timezone: str = "Asia/Tokyo") -> str:
 
 
 PIPELINES_YML = """\
-# Add to Logstash's pipelines.yml, with this folder copied to /etc/logstash/epost and
-# EPOST_PATTERNS_DIR=/etc/logstash/epost/patterns in Logstash's environment (or keystore).
+# Add to Logstash's pipelines.yml, with this folder copied to /etc/logstash/epost (the
+# patterns are then found in /etc/logstash/epost/patterns; elsewhere, set EPOST_PATTERNS_DIR
+# in Logstash's environment or keystore).
 - pipeline.id: epost-senderlog
   path.config: "/etc/logstash/epost/conf.d/*.conf"
 """

@@ -102,3 +102,10 @@ def test_export_commands_write_both_artifacts(tmp_path):
     copied = sorted(p.name for p in (tmp_path / "ls" / "patterns").iterdir())
     assert copied == sorted(p.name for p in grok.patterns_dir().iterdir() if p.is_file())
     assert (tmp_path / "ls" / "pipelines.yml").is_file()
+
+
+def test_logstash_finds_its_patterns_where_the_pipelines_snippet_installs_them():
+    conf = logstash.render()
+    installed = re.search(r'path\.config: "(/.+)/conf\.d/\*\.conf"', logstash.PIPELINES_YML)
+    defaults = set(re.findall(r'\$\{EPOST_PATTERNS_DIR:([^}]+)\}', conf))
+    assert defaults == {installed.group(1) + "/patterns"} == {"/etc/logstash/epost/patterns"}
