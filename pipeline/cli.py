@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import re
 import math
 import sys
 import threading
@@ -33,6 +35,15 @@ def _timezone(_ctx, _param, value: str) -> ZoneInfo:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise click.BadParameter(f"unknown time zone {value!r}") from error
+
+
+def _since(_ctx, param, value: str) -> str:
+    if value == "all" and param.name == "since":
+        return value
+    if not re.fullmatch(r"[1-9][0-9]*[smhd]", value):
+        raise click.BadParameter("use a number and a unit: 30m, 24h, 7d" +
+                                 (", or all" if param.name == "since" else ""))
+    return value
 
 
 def _date(_ctx, _param, value: str | None) -> dt.date | None:
@@ -106,13 +117,16 @@ def cluster_options(command):
     """Where the cluster is and how to log in; every value can come from the environment."""
     decorators = [
         click.option("--url", envvar="SENDERLOG_URL", required=True,
-                     help="Cluster URL, e.g. https://cluster:9200 (env SENDERLOG_URL)."),
-        click.option("--username", envvar="SENDERLOG_USERNAME", help="Basic-auth user."),
+                     help="Cluster URL, e.g. https://cluster:9200 (env SENDERLOG_URL, or "
+                          "url: in the config file's cluster: section)."),
+        click.option("--username", envvar="SENDERLOG_USERNAME",
+                     help="Basic-auth user (env SENDERLOG_USERNAME)."),
         click.option("--password", envvar="SENDERLOG_PASSWORD",
                      help="Basic-auth password (env SENDERLOG_PASSWORD)."),
         click.option("--api-key", envvar="SENDERLOG_API_KEY",
                      help="API key, base64 id:key (env SENDERLOG_API_KEY)."),
-        click.option("--ca-certs", envvar="SENDERLOG_CA_CERTS", help="CA bundle for TLS."),
+        click.option("--ca-certs", envvar="SENDERLOG_CA_CERTS",
+                     help="CA bundle for TLS (env SENDERLOG_CA_CERTS)."),
         click.option("--verify-certs/--no-verify-certs", default=True, show_default=True,
                      help="Check the cluster's TLS certificate."),
         click.option("--engine", type=click.Choice(ENGINES),
@@ -154,6 +168,11 @@ def parse(paths, timezone, platform, host, date, output, workers) -> None:
     target = sys.stdout if output == "-" else open(output, "w", encoding="utf-8")
     try:
         parallel.parse(list(paths), options, stats, target, workers)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do.
+        # Python would try to flush standard output again at exit, so point it elsewhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from error
     except PatternError as error:
@@ -292,21 +311,27 @@ def follow(paths, timezone, platform, host, date, namespace, registry, batch_siz
 @click.argument("question", type=click.Choice(sorted(query.QUESTIONS)))
 @click.argument("text", required=False)
 @cluster_options
-@click.option("--since", default="7d", show_default=True,
+@click.option("--since", default="7d", show_default=True, callback=_since,
               help="Time window back from now (30m, 24h, 7d), or 'all'.")
 @click.option("--by", help="Group by this field, e.g. host.name.")
-@click.option("--interval", default="1d", show_default=True,
+@click.option("--interval", default="1d", show_default=True, callback=_since,
               help="Bucket size of failures-over-time.")
+@click.option("--timezone", default="Asia/Tokyo", show_default=True, callback=_timezone,
+              help="Time zone of the failures-over-time buckets.")
 @click.option("--namespace", default="*", show_default=True,
               help="Ask only the data streams of this namespace.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
-def query_command(question, text, since, by, interval, namespace, as_json, **kwargs) -> None:
+def query_command(question, text, since, by, interval, timezone, namespace, as_json,
+                  **kwargs) -> None:
     """Ask a fleet-wide question: top-causes, top-domains, failures-over-time,
     starttls-suspects, or search TEXT (a query string)."""
+    if question == "search" and not text:
+        raise click.UsageError("search needs TEXT, a query string such as "
+                               "'epost.delivery.cause:connect_timeout' or '*'")
     cluster = connect(**_cluster_args(kwargs))
     try:
         rows = query.ask(cluster, question, since, by, namespace, interval=interval,
-                         query=text)
+                         timezone=timezone.key, query=text)
     except ClusterError as error:
         raise click.ClickException(f"query failed: {error}") from None
 
@@ -318,7 +343,13 @@ def query_command(question, text, since, by, interval, namespace, as_json, **kwa
         table.add_column(column)
     for row in rows:
         table.add_row(*("" if value is None else str(value) for value in row.values()))
-    Console().print(table if rows else "no matching attempts")
+    if rows:
+        Console().print(table)
+    elif since == "all":
+        Console().print("no matching attempts")
+    else:
+        Console().print(f"no matching attempts in the last {since} (--since all asks every "
+                        "attempt, however old)")
 
 
 @main.group()

@@ -49,7 +49,9 @@ class Stats:
     logs: Counter = field(default_factory=Counter)
     causes: Counter = field(default_factory=Counter)
     failing_domains: Counter = field(default_factory=Counter)
-    dates_guessed: list[str] = field(default_factory=list)
+    dates_guessed: int = 0
+    # Files outside a senderlog/<computer name>/ folder, read without --host.
+    hostless: int = 0
 
     def count(self, event: dict) -> None:
         """Account for one event on its way out."""
@@ -72,11 +74,11 @@ class Stats:
 
     def merge(self, other: Stats) -> None:
         """Add the counts of another part of the same run."""
-        for name in ("files", "records", "attempts", "unparsed", "truncated"):
+        for name in ("files", "records", "attempts", "unparsed", "truncated", "hostless",
+                     "dates_guessed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ("datasets", "logs", "causes", "failing_domains"):
             getattr(self, name).update(getattr(other, name))
-        self.dates_guessed.extend(other.dates_guessed)
 
 
 def to_ndjson(event: dict) -> str:
@@ -124,9 +126,11 @@ class Chain:
         stats.files += 1
         stats.logs[file.log] += 1
         if file.date_source == "modification time":
-            stats.dates_guessed.append(str(file.path))
+            stats.dates_guessed += 1
             log.warning("%s: no date in the file name; using its modification date %s",
                         file.path, file.date)
+        if file.host is None:
+            stats.hostless += 1
 
         with open(file.path, "rb") as stream:
             platform = options.platform or errors.detect_platform(

@@ -38,7 +38,9 @@ FAILED = {"term": {"event.outcome": "failure"}}
 def _grouped(by: str | None, inner: dict) -> dict:
     if not by:
         return inner
-    return {"by": {"terms": {"field": by, "size": BUCKETS}, "aggs": inner}}
+    # Events without the field are a group of their own, as in failures-over-time.
+    return {"by": {"terms": {"field": by, "size": BUCKETS, "missing": "(none)"},
+                   "aggs": inner}}
 
 
 def _each_group(answer: dict, by: str | None):
@@ -83,10 +85,12 @@ def top_domains_rows(answer: dict, by: str | None) -> list[dict]:
     return rows
 
 
-def over_time_body(since: str | None, by: str | None = None, interval: str = "1d", **_) -> dict:
+def over_time_body(since: str | None, by: str | None = None, interval: str = "1d",
+                   timezone: str = "UTC", **_) -> dict:
+    # Days begin at the servers' midnight, not at UTC's.
     return {"size": 0, "query": _window(since, FAILED), "aggs": {"time": {
         "date_histogram": {"field": "@timestamp", "fixed_interval": interval,
-                           "min_doc_count": 1},
+                           "time_zone": timezone, "min_doc_count": 1},
         "aggs": {"host": {"terms": {"field": by or "host.name", "size": BUCKETS,
                                     "missing": "(none)"},
                           "aggs": {"side": {"terms": {"field": "epost.delivery.side"}}}}}}}}

@@ -162,7 +162,7 @@ def print_summary(report: Report, output: str, console: Console | None = None) -
     summary.print_summary(report.stats, output, console)
     table = Table(title="Dashboard panels (top answer)", title_justify="left")
     for column, justify in (("panel", "left"), ("top answer", "left"),
-                            ("count", "right"), ("of", "right")):
+                            ("count", "right"), ("in the chart", "right")):
         table.add_column(column, justify=justify)
     for panel, rows in report.results:
         top = max(rows, key=lambda row: row["count"]) if rows else None

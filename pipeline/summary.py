@@ -23,8 +23,12 @@ def print_summary(stats: Stats, output: str, console: Console | None = None) -> 
     unparsed = "[red]" if stats.unparsed else "[green]"
     console.print(f"{unparsed}{stats.unparsed} unparsed records[/] "
                   f"(kept with tag _grokparsefailure), {stats.truncated} cut at 64 KiB")
-    for path in stats.dates_guessed:
-        console.print(f"[yellow]date from modification time:[/] {path}")
+    if stats.dates_guessed:
+        console.print(f"[yellow]{stats.dates_guessed} files dated by their modification "
+                      "time[/] (not named yymmdd.log; --date sets the date)")
+    if stats.hostless:
+        console.print(f"[yellow]{stats.hostless} files without a host name[/] (not in a "
+                      "senderlog/<computer name>/ folder; --host sets one)")
 
     if stats.causes:
         table = Table(title="Attempts by cause", title_justify="left")

@@ -78,10 +78,6 @@ def parse(paths: list[Path], options: events.Options, stats: events.Stats, targe
         if chain is not None:
             _copy(written(chain).end, target)
 
-    # Units are merged as their output is needed; the summary lists guessed dates by file.
-    position = {str(file.path): index for index, (file, _) in enumerate(order)}
-    stats.dates_guessed.sort(key=position.__getitem__)
-
 
 def _units(order: list[tuple[reader.LogFile, bool]]) -> tuple[list[Unit], list[int]]:
     """The units of work and, for each file in order, the number of its unit."""

@@ -23,6 +23,30 @@ def test_parse_writes_ndjson_to_stdout_and_a_summary_to_stderr():
     assert "0 unparsed records" in result.stderr
     assert "recipient_unknown" in result.stderr
     assert "example.jp" in result.stderr
+    assert "1 files without a host name (not in a senderlog/<computer name>/ folder; " \
+        "--host sets one)" in " ".join(result.stderr.split())
+
+
+def test_host_option_names_files_outside_a_host_folder():
+    result = CliRunner().invoke(main, ["parse", "samples/senderlog/success-windows.log",
+                                       "--date", "2025-12-03", "--host", "MAIL09"])
+    assert result.exit_code == 0
+    hosts = {json.loads(line)["host"]["name"] for line in result.stdout.splitlines()}
+    assert hosts == {"MAIL09"}
+    assert "without a host name" not in result.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly():
+    # `senderlog parse ... | head -1`: the pipe closes after the first line.
+    command = [sys.executable, "-m", "pipeline.cli", "parse", "samples/senderlog", "--date",
+               "2025-12-03"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        first = process.stdout.readline()
+        process.stdout.close()
+        error = process.stderr.read().decode()
+    assert json.loads(first)["event"]["dataset"] == "epost.senderlog"
+    assert process.returncode == 0, error
+    assert "Traceback" not in error and "Error" not in error
 
 
 def test_parse_options_change_time_zone_and_platform(tmp_path):

@@ -185,6 +185,49 @@ def test_query_command_prints_json(shipped, search_node):
     assert sum(row["attempts"] for row in rows) == 9
     assert {row["event.dataset"] for row in rows} == {"epost.delivery"}
 
+    # The samples lie outside host folders: their attempts are a group of their own.
+    result = run("query", "top-causes", "--since", "all", "--json", "--by", "host.name",
+                 "--namespace", "samples", url=search_node.url)
+    rows = json.loads(result.stdout)
+    assert {row["host.name"] for row in rows} == {"(none)"}
+    assert sum(row["attempts"] for row in rows) == 9
+
+
+def test_failures_over_time_counts_days_in_the_time_zone_asked(shipped, search_node):
+    def days(zone: str) -> list[tuple]:
+        result = run("query", "failures-over-time", "--since", "all", "--json", "--timezone",
+                     zone, "--namespace", "samples", url=search_node.url)
+        assert result.exit_code == 0, result.output
+        return [(row["time"], row["side"], row["failed_attempts"])
+                for row in json.loads(result.stdout)]
+
+    assert days("Asia/Tokyo") == [("2025-12-03T00:00:00.000+09:00", "remote_or_network", 5),
+                                  ("2025-12-03T00:00:00.000+09:00", "remote", 3),
+                                  ("2025-12-03T00:00:00.000+09:00", "local", 1)]
+    # 10:15 to 13:40 in Tokyo is still the 2nd in New York.
+    assert days("America/New_York") == [
+        ("2025-12-02T00:00:00.000-05:00", "remote", 3),
+        ("2025-12-02T00:00:00.000-05:00", "remote_or_network", 2),
+        ("2025-12-03T00:00:00.000-05:00", "remote_or_network", 3),
+        ("2025-12-03T00:00:00.000-05:00", "local", 1)]
+
+
+def test_query_command_checks_its_options_before_asking(search_node):
+    result = run("query", "search", url=search_node.url)
+    assert result.exit_code == 2
+    assert "search needs TEXT" in result.output
+    result = run("query", "top-causes", "--since", "30x", url=search_node.url)
+    assert result.exit_code == 2
+    assert "use a number and a unit: 30m, 24h, 7d, or all" in result.output
+
+
+def test_an_empty_window_says_how_to_widen_it(shipped, search_node):
+    result = run("query", "top-causes", "--since", "1h", "--namespace", "samples",
+                 url=search_node.url)
+    assert result.exit_code == 0, result.output
+    assert " ".join(result.stdout.split()) == (
+        "no matching attempts in the last 1h (--since all asks every attempt, however old)")
+
 
 def test_refused_documents_go_to_the_dead_letter_file(cluster, tmp_path):
     events, _ = parse_file(Path("samples/senderlog/success-windows.log"))
