@@ -14,9 +14,9 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -116,34 +116,50 @@ class Shipper:
         self.batch_bytes = batch_bytes
         self.retry_seconds = retry_seconds
         self.pipeline = pipeline
-        # A long-running caller sets this to cut a retry wait short (on SIGTERM).
-        self.stopping = stopping
+        # Set to cut a retry wait short: by a long-running caller on SIGTERM, or by `ship`
+        # when reading fails or is interrupted while a batch is on its way.
+        self.stopping = stopping or threading.Event()
         self.max_wait = max_wait
         self.stats = ShipStats()
 
     def ship(self, documents: Iterable[Document], progress=None) -> ShipStats:
-        """Send every document; returns the counts."""
+        """Send every document; returns the counts.
+
+        One batch is on its way while the next one is read and serialised: the cluster's
+        indexing and the parser's work overlap instead of taking turns.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as sender:
+            on_its_way: Future | None = None
+            try:
+                for batch in self._batches(documents):
+                    if on_its_way is not None:
+                        on_its_way.result()
+                    on_its_way = sender.submit(self.send, batch, progress)
+                if on_its_way is not None:
+                    on_its_way.result()
+            except BaseException:
+                self.stopping.set()
+                raise
+        return self.stats
+
+    def _batches(self, documents: Iterable[Document]) -> Iterator[list[Document]]:
         batch: list[Document] = []
         size = 0
         for document in documents:
             batch.append(document)
             size += len(document.text)
             if len(batch) >= self.batch_size or size >= self.batch_bytes:
-                self.send(batch, progress)
+                yield batch
                 batch, size = [], 0
         if batch:
-            self.send(batch, progress)
-        return self.stats
+            yield batch
 
     def send(self, batch: list[Document], progress=None) -> None:
         """One batch, retried until the cluster has answered for every document."""
         pending = {document.id: document for document in batch}
-        stop = stop_after_delay(self.retry_seconds)
-        if self.stopping is not None:
-            stop = stop | stop_when_event_set(self.stopping)
         retrying = Retrying(
-            stop=stop,
-            sleep=self.stopping.wait if self.stopping is not None else time.sleep,
+            stop=stop_after_delay(self.retry_seconds) | stop_when_event_set(self.stopping),
+            sleep=self.stopping.wait,
             wait=wait_exponential_jitter(initial=1, max=self.max_wait),
             retry=retry_if_exception_type((ClusterUnavailable, RetryLater)),
             before_sleep=self._before_retry,
