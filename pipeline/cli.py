@@ -201,7 +201,7 @@ def setup(retention_days, no_lifecycle, ingest_pipeline, timezone, **kwargs) -> 
                                        timezone.key if ingest_pipeline else None)
     except ClusterError as error:
         raise click.ClickException(f"setup failed: {error}") from None
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     for line in report.done:
         console.print(f"[green]installed[/] {line}")
     for line in report.skipped:
@@ -229,7 +229,7 @@ def ship(paths, timezone, platform, host, date, namespace, batch_size, retry_sec
     options = events.Options(timezone, platform, host, date)
     stats = events.Stats()
     shipper = shipping.Shipper(cluster, dead_letter, batch_size, retry_seconds=retry_seconds)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
 
     def counted():
         for event in events.run(list(paths), options, stats):
@@ -333,6 +333,10 @@ def query_command(question, text, since, by, interval, timezone, namespace, as_j
         rows = query.ask(cluster, question, since, by, namespace, interval=interval,
                          timezone=timezone.key, query=text)
     except ClusterError as error:
+        if error.status == 404 and namespace != "*":
+            raise click.ClickException(
+                f"nothing was shipped to the namespace {namespace!r} (no data stream "
+                f"{query.DELIVERY.replace('*', namespace)})") from None
         raise click.ClickException(f"query failed: {error}") from None
 
     if as_json:
@@ -415,7 +419,7 @@ def dashboards_install(kibana, osd, space, **login) -> None:
     if space and osd:
         raise click.UsageError("--space is for Kibana; OpenSearch Dashboards has none")
     target, url = (dashboards.KIBANA, kibana) if kibana else (dashboards.OSD, osd)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         result = saved_objects.install(target, url, saved_objects.Login(**login), space)
     except saved_objects.ImportFailed as error:

@@ -158,7 +158,7 @@ def _field_name(spec: dict) -> str:
 
 def print_summary(report: Report, output: str, console: Console | None = None) -> None:
     """The parse summary, then each panel's leading answer."""
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     summary.print_summary(report.stats, output, console)
     table = Table(title="Dashboard panels (top answer)", title_justify="left")
     for column, justify in (("panel", "left"), ("top answer", "left"),

@@ -12,7 +12,7 @@ TOP = 10
 
 def print_summary(stats: Stats, output: str, console: Console | None = None) -> None:
     """Files, records, attempts, unparsed records, causes by side, top failing domains."""
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     where = "standard output" if output == "-" else output
     logs = ", ".join(f"{count} {name}" for name, count in sorted(stats.logs.items()))
     console.print(

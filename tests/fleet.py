@@ -87,7 +87,8 @@ EXPECTED = {
     "failing-domains": _rows(
         ("example.jp", "connect_timeout", 2), ("example.jp", "remote_service_unavailable", 2),
         ("example.jp", "connection_closed_by_peer", 1), ("example.jp", "connection_reset", 1),
-        ("example.jp", "receive_timeout", 1),
+        ("example.jp", "receive_timeout", 1), ("example.jp", "recipient_unknown", 1),
+        ("example.jp", "starttls_sticky_ssl_bug", 1),
         ("example.net", "connect_timeout", 1), ("example.net", "retry_period_expired", 1)),
     "remote-replies": _rows(
         ("421 Service Temporarily Unavailable", 2),

@@ -221,6 +221,13 @@ def test_query_command_checks_its_options_before_asking(search_node):
     assert "use a number and a unit: 30m, 24h, 7d, or all" in result.output
 
 
+def test_an_unknown_namespace_is_named(search_node):
+    result = run("query", "top-causes", "--namespace", "nosuch", url=search_node.url)
+    assert result.exit_code == 1
+    assert result.output == ("Error: nothing was shipped to the namespace 'nosuch' (no data "
+                             "stream logs-epost.delivery-nosuch)\n")
+
+
 def test_an_empty_window_says_how_to_widen_it(shipped, search_node):
     result = run("query", "top-causes", "--since", "1h", "--namespace", "samples",
                  url=search_node.url)
