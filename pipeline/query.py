@@ -110,13 +110,16 @@ def starttls_body(since: str | None, by: str | None = None, **_) -> dict:
     bug = {"term": {"epost.delivery.cause": "starttls_sticky_ssl_bug"}}
     return {"size": 0, "query": _window(since, bug), "aggs": {"host": {
         "terms": {"field": by or "host.name", "size": BUCKETS, "missing": "(none)"},
-        "aggs": {"last": {"max": {"field": "@timestamp"}},
+        # The newest event itself rather than a max: its @timestamp keeps the server's offset.
+        "aggs": {"last": {"top_hits": {"size": 1, "_source": ["@timestamp"],
+                                       "sort": [{"@timestamp": "desc"}]}},
                  "domains": {"cardinality": {"field": "destination.domain"}}}}}}
 
 
 def starttls_rows(answer: dict, by: str | None) -> list[dict]:
     return [{by or "host.name": host["key"], "attempts": host["doc_count"],
-             "domains": host["domains"]["value"], "last_seen": host["last"]["value_as_string"]}
+             "domains": host["domains"]["value"],
+             "last_seen": host["last"]["hits"]["hits"][0]["_source"]["@timestamp"]}
             for host in answer["aggregations"]["host"]["buckets"]]
 
 

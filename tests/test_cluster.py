@@ -171,7 +171,7 @@ def test_top_domains_failures_over_time_and_starttls_suspects(shipped, cluster):
     ]
     assert ask(cluster, "starttls-suspects") == [
         {"host.name": "(none)", "attempts": 1, "domains": 1,
-         "last_seen": "2025-12-03T07:00:00.176Z"}]
+         "last_seen": "2025-12-03T16:00:00.176+09:00"}]
     found = ask(cluster, "search", query="epost.delivery.cause:recipient_unknown")
     assert [(row["queue_file"], row["cause"], row["side"]) for row in found] == [
         ("B0000097013", "recipient_unknown", "remote")]
