@@ -328,6 +328,8 @@ def query_command(question, text, since, by, interval, timezone, namespace, as_j
     if question == "search" and not text:
         raise click.UsageError("search needs TEXT, a query string such as "
                                "'epost.delivery.cause:connect_timeout' or '*'")
+    if question == "search" and by:
+        raise click.UsageError("search lists attempts one by one: --by does not apply")
     cluster = connect(**_cluster_args(kwargs))
     try:
         rows = query.ask(cluster, question, since, by, namespace, interval=interval,

@@ -216,6 +216,9 @@ def test_query_command_checks_its_options_before_asking(search_node):
     result = run("query", "search", url=search_node.url)
     assert result.exit_code == 2
     assert "search needs TEXT" in result.output
+    result = run("query", "search", "*", "--by", "host.name", url=search_node.url)
+    assert result.exit_code == 2
+    assert "--by does not apply" in result.output
     result = run("query", "top-causes", "--since", "30x", url=search_node.url)
     assert result.exit_code == 2
     assert "use a number and a unit: 30m, 24h, 7d, or all" in result.output
