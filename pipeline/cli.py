@@ -58,6 +58,10 @@ def _date(_ctx, _param, value: str | None) -> dt.date | None:
 CLUSTER_KEYS = ("url", "username", "password", "api_key", "ca_certs", "verify_certs", "engine")
 
 
+def _section(data: dict, name: str) -> dict:
+    return {key.replace("-", "_"): value for key, value in (data.get(name) or {}).items()}
+
+
 def _load_config(ctx: click.Context, _param, value: str | None) -> str | None:
     """Read the YAML configuration into click's defaults: flags and environment still win.
 
@@ -75,9 +79,11 @@ def _load_config(ctx: click.Context, _param, value: str | None) -> str | None:
     if unknown:
         raise click.BadParameter(f"{path}: unknown cluster keys {sorted(unknown)}")
     ctx.default_map = {
-        name: {**cluster, **{k.replace("-", "_"): v for k, v in (data.get(name) or {}).items()}}
+        name: {**cluster, **_section(data, name)}
         for name in ("parse", "setup", "ship", "query", "follow")
     }
+    # Kibana or OpenSearch Dashboards is another server than the cluster, with its own login.
+    ctx.default_map["dashboards"] = {"install": _section(data, "dashboards")}
     return value
 
 
@@ -400,7 +406,7 @@ def dashboards_export(folder) -> None:
 
 @dashboards_group.command(name="install")
 @click.option("--kibana", metavar="URL", help="Kibana 8 URL, e.g. https://kibana:5601.")
-@click.option("--opensearch-dashboards", "osd", metavar="URL",
+@click.option("--opensearch-dashboards", metavar="URL",
               help="OpenSearch Dashboards 2 URL, e.g. https://osd:5601.")
 @click.option("--space", help="Kibana space to install into (default: the default space).")
 @click.option("--username", envvar="SENDERLOG_USERNAME", help="Basic-auth user.")
@@ -411,11 +417,13 @@ def dashboards_export(folder) -> None:
 @click.option("--ca-certs", envvar="SENDERLOG_CA_CERTS", help="CA bundle for TLS.")
 @click.option("--verify-certs/--no-verify-certs", default=True, show_default=True,
               help="Check the server's TLS certificate.")
-def dashboards_install(kibana, osd, space, **login) -> None:
+def dashboards_install(kibana, opensearch_dashboards, space, **login) -> None:
     """Import the overview into Kibana or OpenSearch Dashboards (again: overwrites it).
 
-    Exit status 1 when any object was refused; each refusal is printed.
+    Exit status 1 when any object was refused; each refusal is printed. The configuration
+    file's `dashboards:` section may hold these options (kibana: URL, username: ...).
     """
+    osd = opensearch_dashboards
     if bool(kibana) == bool(osd):
         raise click.UsageError("give exactly one of --kibana URL, --opensearch-dashboards URL")
     if space and osd:

@@ -125,6 +125,20 @@ def test_install_uploads_every_object_with_overwrite(stand_in):
     assert objects == expected
 
 
+def test_target_and_login_come_from_the_configuration_file(stand_in, tmp_path):
+    target, url, api = stand_in
+    config = tmp_path / "config.yaml"
+    config.write_text(f"cluster:\n  username: cluster_user\n"
+                      f"dashboards:\n  {target}: {url}\n  username: dash_admin\n"
+                      f"  password: s3cret\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "dashboards", "install"])
+    assert result.exit_code == 0, result.output
+    assert "15 saved objects imported" in result.stderr
+    # The dashboards section's login, not the cluster's.
+    basic = base64.b64encode(b"dash_admin:s3cret").decode()
+    assert api.received[0][2]["Authorization"] == f"Basic {basic}"
+
+
 def test_installing_again_overwrites_the_same_ids(stand_in):
     target, url, api = stand_in
     for _ in range(2):
