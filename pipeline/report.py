@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +134,12 @@ def _figure(panel: Panel, rows: list[dict]) -> go.Figure:
                        x=counts if horizontal else labels, y=labels if horizontal else counts,
                        marker_color=COLOURS.get(str(name)))
     figure.update_layout(barmode="stack", showlegend=bool(panel.split))
+    # Attempts are whole: up to ten, a tick per attempt rather than plotly's 0.5 steps.
+    totals = Counter()
+    for points in series.values():
+        totals.update(points)
+    if max(totals.values(), default=0) <= 10:
+        (figure.update_xaxes if horizontal else figure.update_yaxes)(dtick=1)
     if horizontal:
         figure.update_yaxes(categoryorder="array", categoryarray=keys, autorange="reversed")
     elif "date_histogram" not in panel.buckets:
@@ -153,7 +160,9 @@ def _label(panel: Panel, key) -> str:
 
 
 def _field_name(spec: dict) -> str:
-    return spec.get("terms") or spec.get("date_histogram") or "filter"
+    """A column title: the last part of the field's name (`reply_text` -> `reply text`)."""
+    field = spec.get("terms") or spec.get("date_histogram") or "filter"
+    return field.rsplit(".", 1)[-1].replace("_", " ")
 
 
 def print_summary(report: Report, output: str, console: Console | None = None) -> None:
