@@ -75,7 +75,6 @@ def _first_events(corpus: Path, count: int):
     """Events of the corpus up to `count` records, with the attempts among them."""
     stats = events.Stats()
     for event in events.run([corpus], events.Options(), stats):
-        stats.count(event)
         yield event
         if stats.records >= count:
             return

@@ -237,17 +237,13 @@ def ship(paths, timezone, platform, host, date, namespace, batch_size, retry_sec
     shipper = shipping.Shipper(cluster, dead_letter, batch_size, retry_seconds=retry_seconds)
     console = Console(stderr=True, soft_wrap=True)
 
-    def counted():
-        for event in events.run(list(paths), options, stats):
-            stats.count(event)
-            yield event
-
     columns = (SpinnerColumn(), TextColumn("{task.completed} events shipped"),
                TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         task = progress.add_task("ship", total=None)
         try:
-            result = shipper.ship(shipping.documents(counted(), namespace),
+            found = events.run(list(paths), options, stats)
+            result = shipper.ship(shipping.documents(found, namespace),
                                   lambda n: progress.advance(task, n))
         except FileNotFoundError as error:
             raise click.ClickException(str(error)) from error

@@ -54,7 +54,7 @@ class Stats:
     hostless: int = 0
 
     def count(self, event: dict) -> None:
-        """Account for one event on its way out."""
+        """Account for one event on its way out (`Chain` does, for every event it makes)."""
         dataset = event["event"]["dataset"]
         self.datasets[dataset] += 1
         if dataset == "epost.delivery":
@@ -87,7 +87,8 @@ def to_ndjson(event: dict) -> str:
 
 
 def run(paths: list[Path], options: Options, stats: Stats) -> Iterator[dict]:
-    """Every event of the given files and folders, records and attempts interleaved."""
+    """Every event of the given files and folders, records and attempts interleaved; each is
+    counted in `stats` as it is handed out."""
     chain = Chain(options, stats)
     for file, starts_chain in sequence(reader.discover(paths, options.host, options.date)):
         if starts_chain:
@@ -150,6 +151,7 @@ class Chain:
             event = ecs.record_event(record, self.options.timezone, platform, last_time)
             if record.time and event.get("@timestamp"):
                 last_time = record.time
+            self.stats.count(event)
             yield event
             if file.log == "senderlog":
                 for attempt in self.assembler.feed(record):
@@ -163,7 +165,9 @@ class Chain:
     def _attempt_event(self, attempt: Attempt) -> dict:
         platform = self.platforms.get(attempt.first.file.path)
         found = diagnose(attempt, self.assembler, platform)
-        return ecs.attempt_event(attempt, found, self.options.timezone, platform)
+        event = ecs.attempt_event(attempt, found, self.options.timezone, platform)
+        self.stats.count(event)
+        return event
 
 
 def _continues(previous: reader.LogFile | None, file: reader.LogFile) -> bool:

@@ -60,7 +60,6 @@ def build(paths: list[Path], options: events.Options) -> Report:
     failed = []
 
     for event in events.run(paths, options, report.stats):
-        report.stats.count(event)
         for tally in tallies:
             tally.add(event)
         if event["event"]["dataset"] != search.dataset:

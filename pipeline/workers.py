@@ -45,7 +45,6 @@ def parse(paths: list[Path], options: events.Options, stats: events.Stats, targe
     """Write the NDJSON of every event to target, reading with `workers` processes."""
     if workers == 1:
         for event in events.run(paths, options, stats):
-            stats.count(event)
             target.write(events.to_ndjson(event))
         return
 
@@ -104,16 +103,15 @@ def _read(unit: Unit, options: events.Options, folder: Path) -> Written:
     pieces = []
     for number, file in enumerate(unit.files):
         pieces.append(folder / f"{unit.number}-{number}.ndjson")
-        _write(chain.read(file), pieces[-1], stats)
+        _write(chain.read(file), pieces[-1])
     end = folder / f"{unit.number}-end.ndjson"
-    _write(chain.finish(), end, stats)
+    _write(chain.finish(), end)
     return Written(pieces, end, stats)
 
 
-def _write(found, path: Path, stats: events.Stats) -> None:
+def _write(found, path: Path) -> None:
     with open(path, "w", encoding="utf-8") as out:
         for event in found:
-            stats.count(event)
             out.write(events.to_ndjson(event))
 
 

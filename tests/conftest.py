@@ -22,10 +22,7 @@ def parse_file(path: Path, **options) -> tuple[list[dict], events.Stats]:
     """All events of one file or folder, and the run's counts."""
     options.setdefault("date", dt.date(2025, 12, 3))
     stats = events.Stats()
-    found = []
-    for event in events.run([Path(path)], events.Options(**options), stats):
-        stats.count(event)
-        found.append(event)
+    found = list(events.run([Path(path)], events.Options(**options), stats))
     return found, stats
 
 
