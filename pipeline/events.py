@@ -11,7 +11,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -74,11 +74,12 @@ class Stats:
 
     def merge(self, other: Stats) -> None:
         """Add the counts of another part of the same run."""
-        for name in ("files", "records", "attempts", "unparsed", "truncated", "hostless",
-                     "dates_guessed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("datasets", "logs", "causes", "failing_domains"):
-            getattr(self, name).update(getattr(other, name))
+        for name in (f.name for f in fields(self)):
+            mine = getattr(self, name)
+            if isinstance(mine, Counter):
+                mine.update(getattr(other, name))
+            else:
+                setattr(self, name, mine + getattr(other, name))
 
 
 def to_ndjson(event: dict) -> str:

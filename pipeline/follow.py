@@ -278,6 +278,7 @@ class Follower:
         reporter.start()
 
         batch: list[Item] = []
+        documents = 0
         started = time.monotonic()
         while not self.stopping.is_set():
             try:
@@ -288,11 +289,11 @@ class Follower:
                 if not batch:
                     started = time.monotonic()
                 batch.append(item)
-            documents = sum(1 for i in batch if i.event is not None)
+                documents += item.event is not None
             if batch and (item is None or documents >= self.settings.batch_size
                           or time.monotonic() - started >= self.settings.flush_seconds):
                 self._send(batch)
-                batch = []
+                batch, documents = [], 0
 
         self._shut_down(batch)
         self.dump.set()
