@@ -58,6 +58,8 @@ def build(paths: list[Path], options: events.Options) -> Report:
     tallies = [panels.Tally(panel, timezone) for panel in panels.panels()]
     search = panels.search()
     failed = []
+    # (instant, text) of the first and the last attempt: the text keeps the server's offset.
+    first = last = None
 
     for event in events.run(paths, options, report.stats):
         for tally in tallies:
@@ -66,11 +68,16 @@ def build(paths: list[Path], options: events.Options) -> Report:
             continue
         moment = event.get("@timestamp")
         if moment:
-            report.first = min(report.first or moment, moment, key=_instant)
-            report.last = max(report.last or moment, moment, key=_instant)
+            instant = _instant(moment)
+            if first is None or instant < first[0]:
+                first = instant, moment
+            if last is None or instant > last[0]:
+                last = instant, moment
         if panels.matches(event, search.filter):
             failed.append(event)
 
+    report.first = first and first[1]
+    report.last = last and last[1]
     report.results = [(tally.panel, tally.rows()) for tally in tallies]
     report.failed_total = len(failed)
     newest = heapq.nlargest(NEWEST_FAILURES, failed, key=lambda e: _instant(e["@timestamp"]))
