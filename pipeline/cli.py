@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import os
 import re
-import math
 import sys
 import threading
 from pathlib import Path
@@ -101,9 +101,15 @@ def main(verbose: int) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR if level > logging.DEBUG else level)
 
 
+def _decorate(command, decorators: list):
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 def source_options(command):
     """Options every job that reads senderlogs shares."""
-    decorators = [
+    return _decorate(command, [
         click.argument("paths", nargs=-1, required=True,
                        type=click.Path(path_type=Path)),
         click.option("--timezone", default="Asia/Tokyo", show_default=True,
@@ -113,18 +119,12 @@ def source_options(command):
         click.option("--host", help="host.name for files not in a <host> folder."),
         click.option("--date", callback=_date,
                      help="Date (YYYY-MM-DD) for files not named yymmdd.log."),
-    ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    ])
 
 
-def cluster_options(command):
-    """Where the cluster is and how to log in; every value can come from the environment."""
-    decorators = [
-        click.option("--url", envvar="SENDERLOG_URL", required=True,
-                     help="Cluster URL, e.g. https://cluster:9200 (env SENDERLOG_URL, or "
-                          "url: in the config file's cluster: section)."),
+def _login_options(server: str) -> list:
+    """How to log in to the cluster or to the dashboards server, also from the environment."""
+    return [
         click.option("--username", envvar="SENDERLOG_USERNAME",
                      help="Basic-auth user (env SENDERLOG_USERNAME)."),
         click.option("--password", envvar="SENDERLOG_PASSWORD",
@@ -134,13 +134,25 @@ def cluster_options(command):
         click.option("--ca-certs", envvar="SENDERLOG_CA_CERTS",
                      help="CA bundle for TLS (env SENDERLOG_CA_CERTS)."),
         click.option("--verify-certs/--no-verify-certs", default=True, show_default=True,
-                     help="Check the cluster's TLS certificate."),
+                     help=f"Check the {server}'s TLS certificate."),
+    ]
+
+
+def cluster_options(command):
+    """Where the cluster is and how to log in; every value can come from the environment."""
+    return _decorate(command, [
+        click.option("--url", envvar="SENDERLOG_URL", required=True,
+                     help="Cluster URL, e.g. https://cluster:9200 (env SENDERLOG_URL, or "
+                          "url: in the config file's cluster: section)."),
+        *_login_options("cluster"),
         click.option("--engine", type=click.Choice(ENGINES),
                      help="Skip detection: the cluster is this engine."),
-    ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    ])
+
+
+def dashboards_login_options(command):
+    """How to log in to Kibana or OpenSearch Dashboards: as to the cluster."""
+    return _decorate(command, _login_options("server"))
 
 
 def connect(url, username, password, api_key, ca_certs, verify_certs, engine,
@@ -405,14 +417,7 @@ def dashboards_export(folder) -> None:
 @click.option("--opensearch-dashboards", metavar="URL",
               help="OpenSearch Dashboards 2 URL, e.g. https://osd:5601.")
 @click.option("--space", help="Kibana space to install into (default: the default space).")
-@click.option("--username", envvar="SENDERLOG_USERNAME", help="Basic-auth user.")
-@click.option("--password", envvar="SENDERLOG_PASSWORD",
-              help="Basic-auth password (env SENDERLOG_PASSWORD).")
-@click.option("--api-key", envvar="SENDERLOG_API_KEY",
-              help="API key, base64 id:key (env SENDERLOG_API_KEY).")
-@click.option("--ca-certs", envvar="SENDERLOG_CA_CERTS", help="CA bundle for TLS.")
-@click.option("--verify-certs/--no-verify-certs", default=True, show_default=True,
-              help="Check the server's TLS certificate.")
+@dashboards_login_options
 def dashboards_install(kibana, opensearch_dashboards, space, **login) -> None:
     """Import the overview into Kibana or OpenSearch Dashboards (again: overwrites it).
 
@@ -434,7 +439,7 @@ def dashboards_install(kibana, opensearch_dashboards, space, **login) -> None:
                   f"{saved_objects.PRODUCTS[target]} at {url}")
     for line in result.errors:
         # One line per object, whole, so that it can be searched for.
-        console.print(f"[red]refused[/] {escape(line)}", soft_wrap=True)
+        console.print(f"[red]refused[/] {escape(line)}")
     if result.errors:
         sys.exit(1)
 
